@@ -1,0 +1,56 @@
+"""Fully connected models from the tutorials: linear, mlp, dnn and deep_mlp.
+
+They flatten whatever image they get, so their first layer's width follows the
+input size: 784 inputs at 28x28 (the tutorials' MNIST setting).
+"""
+
+from torch import nn
+
+from models.registry import register_model
+from toolkit.errors import VtkError
+
+__all__ = ["linear", "mlp", "dnn", "deep_mlp"]
+
+
+def _stack(widths: list[int], *, bn: bool = False, dropout: float = 0.0) -> nn.Sequential:
+    """Flatten, then Linear layers through `widths` with ReLU (and BN, dropout) between."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(widths) - 2:  # hidden layer
+            if bn:
+                layers.append(nn.BatchNorm1d(fan_out))
+            layers.append(nn.ReLU(inplace=True))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+@register_model(channels=1, input_size=28, default_dataset="mnist")
+def linear(input_size: int = 28, num_classes: int = 10) -> nn.Module:
+    """Multinomial logistic regression: 784 -> 10."""
+    return _stack([input_size * input_size, num_classes])
+
+
+@register_model(channels=1, input_size=28, default_dataset="fashion-mnist")
+def mlp(input_size: int = 28, num_classes: int = 10) -> nn.Module:
+    """Two hidden layers, 784-125-65-10 with ReLU."""
+    return _stack([input_size * input_size, 125, 65, num_classes])
+
+
+@register_model(channels=1, input_size=28, default_dataset="mnist")
+def dnn(input_size: int = 28, num_classes: int = 10, bn: bool = False) -> nn.Module:
+    """784-128-64-10 with ReLU, optional BatchNorm1d after each hidden layer."""
+    return _stack([input_size * input_size, 128, 64, num_classes], bn=bn)
+
+
+@register_model(channels=1, input_size=28, default_dataset="mnist")
+def deep_mlp(input_size: int = 28, num_classes: int = 10, depth: int = 3,
+             dropout: float = 0.2) -> nn.Module:
+    """1-5 Linear layers through 512-256-128-64 with dropout after each hidden layer."""
+    if not 1 <= depth <= 5:
+        raise VtkError(f"deep_mlp depth must be 1 to 5, got {depth}")
+    if not 0.0 <= dropout < 1.0:
+        raise VtkError(f"dropout must be in [0, 1), got {dropout}")
+    hidden = [512, 256, 128, 64][: depth - 1]
+    return _stack([input_size * input_size, *hidden, num_classes], dropout=dropout)

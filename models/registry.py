@@ -1,0 +1,118 @@
+"""The model registry: the registry key is the builder's name and the CLI name.
+
+Every builder takes `input_size` (the square side of its input) plus its own
+keyword arguments, and returns an `nn.Module` carrying a `ModelInfo` in
+`model.vtk_info`, so downstream code (trainer, exporters, bench) reads the
+input shape and class count from the model instead of asking the user twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import nn
+
+from toolkit.errors import InputSizeError, UnknownNameError, VtkError
+
+__all__ = ["ModelInfo", "register_model", "create_model", "list_models", "model_spec",
+           "min_input_size", "ModelSpec"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a built model is: enough to rebuild it and to feed it."""
+
+    name: str
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    num_classes: int
+    default_dataset: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"input_shape": list(self.input_shape)}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Registry entry: builder plus the facts `vtk models` shows without building."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    channels: int
+    input_size: int
+    default_dataset: str
+    description: str
+    # Spatial feasibility: returns None when `size` works, else why not. Shape
+    # arithmetic only, so a bad size is refused before any forward pass.
+    check_size: Callable[[int], str | None]
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(*, channels: int, input_size: int, default_dataset: str,
+                   check_size: Callable[[int], str | None] = lambda s: None):
+    """Register a builder under its function name; duplicates are a bug."""
+
+    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise RuntimeError(f"model {name!r} registered twice")
+        doc = (inspect.getdoc(fn) or "").splitlines()
+        _REGISTRY[name] = ModelSpec(name, fn, channels, input_size, default_dataset,
+                                    doc[0] if doc else "", check_size)
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Registered model names, sorted."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The registry entry for `name`; an unknown name lists the valid ones."""
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError("model", name, list_models()) from None
+
+
+def min_input_size(name: str, limit: int = 512) -> int:
+    """Smallest square side the model accepts, found by shape arithmetic."""
+    spec = model_spec(name)
+    return next(s for s in range(1, limit + 1) if spec.check_size(s) is None)
+
+
+def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.Module:
+    """Build `name` for `input_size` (default: the model's own) and attach its ModelInfo."""
+    spec = model_spec(name)
+    size = spec.input_size if input_size is None else int(input_size)
+    why = spec.check_size(size) if size >= 1 else "sizes start at 1"
+    if why is not None:
+        raise InputSizeError(
+            f"{name} cannot take {size}x{size} input ({why}); the smallest size it accepts is "
+            f"{min_input_size(name)}x{min_input_size(name)}")
+    accepted = inspect.signature(spec.builder).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        options = sorted(set(accepted) - {"input_size", "num_classes"})
+        raise VtkError(
+            f"{name} has no option {', '.join(unknown)}; its options are: {', '.join(options) or 'none'}")
+    model = spec.builder(input_size=size, **kwargs)
+    num_classes = kwargs.get("num_classes", 10)
+    model.vtk_info = ModelInfo(name, (spec.channels, size, size), num_classes,
+                               spec.default_dataset, {"input_size": size, **kwargs})
+    return model
+
+
+def _load_builtin() -> None:
+    # Importing the model files registers them; done lazily so that importing
+    # the registry alone stays cheap and free of import cycles.
+    from models import lenet, mlp, vgg  # noqa: F401

@@ -1,0 +1,36 @@
+"""Shared fixtures: where the real data sets are, and the CUDA skip marker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("VTK_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with a working CUDA driver; none on this machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real MNIST / Fashion-MNIST / CIFAR-10 files (../shared/datasets)."""
+    if not (SHARED_DATA / "MNIST" / "raw").is_dir():
+        pytest.skip(f"real data sets not found at {SHARED_DATA}; set VTK_SHARED_DATA")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Each test session gets its own tensor cache and runs directory, never the user's."""
+    cache = tmp_path_factory.getbasetemp() / "vtk-cache"
+    monkeypatch.setenv("VTK_CACHE_DIR", str(cache))

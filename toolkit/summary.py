@@ -1,0 +1,47 @@
+"""torchinfo summaries and the per-input-size comparison `vtk summary` prints.
+
+torchinfo 1.8.0 labels its mult-adds total "(Units.MEGABYTES)"; the numbers
+shown in comparisons are read from its result object instead of its text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torchinfo
+
+from models import create_model
+
+__all__ = ["SizeSummary", "summarize"]
+
+
+@dataclass(frozen=True)
+class SizeSummary:
+    model: str
+    input_shape: tuple[int, int, int]
+    params: int
+    trainable_params: int
+    mult_adds: int
+    params_bytes: int
+    forward_bytes: int  # activations of one image, forward and backward
+    table: str
+
+    @property
+    def estimated_mb(self) -> float:
+        return (self.params_bytes + self.forward_bytes) / 1e6
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d.pop("table")
+        return d | {"input_shape": list(self.input_shape), "estimated_mb": round(self.estimated_mb, 3)}
+
+
+def summarize(name: str, input_size: int | None = None, depth: int = 3, **kwargs) -> SizeSummary:
+    """Build `name` at `input_size` (checked first) and summarise one image through it."""
+    model = create_model(name, input_size=input_size, **kwargs)
+    shape = model.vtk_info.input_shape
+    stats = torchinfo.summary(model, input_size=(1, *shape), depth=depth, verbose=0,
+                              mode="eval", col_names=("output_size", "num_params", "mult_adds"))
+    table = str(stats).replace("(Units.MEGABYTES)", "(M)")
+    return SizeSummary(name, shape, stats.total_params, stats.trainable_params, stats.total_mult_adds,
+                       stats.total_param_bytes, stats.total_output_bytes, table)
