@@ -9,7 +9,9 @@ keeps the traceback. Heavy imports (torch) happen inside commands so that
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -48,9 +50,28 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)["debug"] = debug
 
 
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: library warnings go to stderr as one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    log = logging.getLogger("vtk")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     cli(obj={})
+
+
+def data_options(fn):
+    """--data-dir and --download, shared by every command that reads a dataset."""
+    fn = click.option("--download", is_flag=True,
+                      help="Fetch a missing dataset with torchvision (needs a network).")(fn)
+    return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="Data root (default: $VTK_DATA_DIR, else the per-user cache).")(fn)
 
 
 def _emit_json(data) -> None:
@@ -101,6 +122,53 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
     out.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
                     [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
                       f"{r.estimated_mb:.2f}"] for r in results], right={"params", "mult-adds", "est. size (MB)"}))
+
+
+
+# ---------------------------------------------------------------- datasets
+@cli.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Data root (default: $VTK_DATA_DIR, else the per-user cache).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def datasets(data_dir: Path | None, as_json: bool) -> None:
+    """Each dataset: whether and where it was found, split sizes, classes."""
+    from toolkit.data.catalog import survey
+    from toolkit.render import table
+
+    rows = survey(data_dir)
+    if as_json:
+        return _emit_json(rows)
+    found = [r for r in rows if r["source"]]
+    out.print(table(None, ["dataset", "train", "test", "shape", "classes", "found at"],
+                    [[r["name"], f"{r['train']:,}", f"{r['test']:,}", "x".join(map(str, r["shape"])),
+                      f"{len(r['classes'])}: {', '.join(r['classes'][:2])}, ...", r["source"]] for r in found],
+                    right={"train", "test"}))
+    for r in rows:
+        if not r["source"]:
+            out.print(f"{r['name']}: not found: {r['error']}")
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True)
+@click.option("--n", type=click.IntRange(1, 400), default=25, show_default=True, help="How many samples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which samples (random, reproducible).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("grid.png"),
+              show_default=True, help="PNG file to write.")
+@data_options
+def show(dataset: str, split: str, n: int, seed: int, out: Path, data_dir: Path | None, download: bool) -> None:
+    """Write a PNG grid of DATASET samples with their class names."""
+    import torch
+
+    from toolkit.data import load_dataset
+    from toolkit.plots import image_grid
+
+    ds = load_dataset(dataset, data_dir, download)
+    part = getattr(ds, split)
+    idx = torch.randperm(len(part), generator=torch.Generator().manual_seed(seed))[:n]
+    image_grid(part.images[idx], [ds.classes[i] for i in part.labels[idx].tolist()], out,
+               suptitle=f"{ds.name} ({split}, {len(idx)} of {len(part):,})")
+    globals()["out"].print(f"wrote {out}")
 
 
 if __name__ == "__main__":
