@@ -48,13 +48,16 @@ class ModelSpec:
     # Spatial feasibility: returns None when `size` works, else why not. Shape
     # arithmetic only, so a bad size is refused before any forward pass.
     check_size: Callable[[int], str | None]
+    # Training defaults that make `vtk train NAME` with no options a good run.
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(*, channels: int, input_size: int, default_dataset: str,
-                   check_size: Callable[[int], str | None] = lambda s: None):
+                   check_size: Callable[[int], str | None] = lambda s: None,
+                   recipe: dict[str, Any] | None = None):
     """Register a builder under its function name; duplicates are a bug."""
 
     def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -63,7 +66,8 @@ def register_model(*, channels: int, input_size: int, default_dataset: str,
             raise RuntimeError(f"model {name!r} registered twice")
         doc = (inspect.getdoc(fn) or "").splitlines()
         _REGISTRY[name] = ModelSpec(name, fn, channels, input_size, default_dataset,
-                                    doc[0] if doc else "", check_size)
+                                    doc[0] if doc else "", check_size,
+                                    recipe or {})
         return fn
 
     return wrap

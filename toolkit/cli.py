@@ -19,8 +19,9 @@ from rich.console import Console
 from toolkit import __version__
 from toolkit.errors import VtkError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped output gets wide tables rather than rich's 80-column default, so nothing is cut.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class VtkGroup(click.Group):
@@ -94,7 +95,7 @@ def models(as_json: bool) -> None:
                      "default_dataset": spec.default_dataset, "description": spec.description})
     if as_json:
         return _emit_json(rows)
-    out.print(table(None, ["model", "input", "params", "dataset", "description"],
+    console.print(table(None, ["model", "input", "params", "dataset", "description"],
                     [[r["name"], "x".join(map(str, r["input_shape"])), fmt_int(r["params"]),
                       r["default_dataset"], r["description"]] for r in rows], right={"params"}))
 
@@ -117,9 +118,9 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
     if as_json:
         return _emit_json([r.to_dict() for r in results])
     for r in results:
-        out.print(f"[bold]{r.model} at {'x'.join(map(str, r.input_shape))}[/bold]")
-        out.print(r.table, markup=False)
-    out.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
+        console.print(f"[bold]{r.model} at {'x'.join(map(str, r.input_shape))}[/bold]")
+        console.print(r.table, markup=False)
+    console.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
                     [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
                       f"{r.estimated_mb:.2f}"] for r in results], right={"params", "mult-adds", "est. size (MB)"}))
 
@@ -139,13 +140,13 @@ def datasets(data_dir: Path | None, as_json: bool) -> None:
     if as_json:
         return _emit_json(rows)
     found = [r for r in rows if r["source"]]
-    out.print(table(None, ["dataset", "train", "test", "shape", "classes", "found at"],
+    console.print(table(None, ["dataset", "train", "test", "shape", "classes", "found at"],
                     [[r["name"], f"{r['train']:,}", f"{r['test']:,}", "x".join(map(str, r["shape"])),
                       f"{len(r['classes'])}: {', '.join(r['classes'][:2])}, ...", r["source"]] for r in found],
                     right={"train", "test"}))
     for r in rows:
         if not r["source"]:
-            out.print(f"{r['name']}: not found: {r['error']}")
+            console.print(f"{r['name']}: not found: {r['error']}")
 
 
 @cli.command()
@@ -168,7 +169,274 @@ def show(dataset: str, split: str, n: int, seed: int, out: Path, data_dir: Path 
     idx = torch.randperm(len(part), generator=torch.Generator().manual_seed(seed))[:n]
     image_grid(part.images[idx], [ds.classes[i] for i in part.labels[idx].tolist()], out,
                suptitle=f"{ds.name} ({split}, {len(idx)} of {len(part):,})")
-    globals()["out"].print(f"wrote {out}")
+    console.print(f"wrote {out}")
+
+
+
+# ---------------------------------------------------------------- train
+def train_options(sweep: bool):
+    """Attach every TRAIN_OPTIONS entry: typed for `train`, as comma lists for `sweep`."""
+    from toolkit.train_options import TRAIN_OPTIONS
+
+    def wrap(fn):
+        for opt in reversed(TRAIN_OPTIONS):
+            if sweep:
+                name = opt.flag.split("/")[0]
+                fn = click.option(name, opt.field, default=None, metavar="V1,V2,...",
+                                  help=opt.help + (" (true,false)" if opt.is_bool else ""))(fn)
+            else:
+                fn = click.option(opt.flag, opt.field, type=None if opt.is_bool else opt.type,
+                                  default=None, help=opt.help)(fn)
+        return fn
+    return wrap
+
+
+class _Progress:
+    """A tqdm bar within each epoch on a terminal; one plain line per epoch always."""
+
+    def __init__(self, epochs: int | None = None):
+        self.bar, self.epochs = None, epochs
+
+    def on_start(self, info: dict) -> None:
+        cfg = info["config"]
+        self.epochs = cfg.epochs
+        stderr.print(f"run {info['run_dir']}: {cfg.model} on {cfg.dataset}, {info['device']}"
+                  f"{'' if info['amp'] == 'None' else ' ' + info['amp']}, train {info['train']:,} / "
+                  f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epochs from {info['start_epoch']}")
+
+    def on_batch(self, i: int, n: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=n, leave=False, unit="batch", file=sys.stderr)
+        self.bar.update(1)
+
+    def on_epoch(self, r: dict) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        console.print(f"epoch {r['epoch']:>3}/{self.epochs}  train loss {r['train_loss']:.4f}  "
+                  f"val loss {r['val_loss']:.4f}  val acc {100 * r['val_acc']:.2f}%  lr {r['lr']:.2e}  "
+                  f"{r['seconds']:.1f}s  {r['images_per_s']:,.0f} img/s")
+
+
+def _fit(config, resume=None) -> dict:
+    from toolkit.trainer import Hooks, TrainingInterrupted, fit
+
+    progress = _Progress()
+    try:
+        result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume)
+    except TrainingInterrupted as e:
+        if progress.bar is not None:
+            progress.bar.close()
+        stderr.print(str(e))
+        sys.exit(130)
+    m = result.meta
+    acc = m["accuracy"]
+    console.print(f"test accuracy {100 * acc['test']:.2f}% (val {100 * acc['val']:.2f}%, train {100 * acc['train']:.2f}%), "
+              f"best epoch {m['best_epoch']} of {m['epochs_run']}, {m['wall_s']:.1f}s -> {result.run_dir}")
+    return m
+
+
+@cli.command()
+@click.argument("model", required=False)
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run folder.")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where run folders go "
+              "(default: $VTK_RUNS_DIR, else ./runs).")
+@train_options(sweep=False)
+@data_options
+def train(model: str | None, resume: Path | None, runs_dir: Path | None, data_dir: Path | None,
+          download: bool, **options) -> None:
+    """Train MODEL and write its run folder (weights, run.json, metrics, curves, TensorBoard).
+
+    Defaults come from the model: `vtk train lenet5` trains the 32x32 LeNet-5 on
+    Fashion-MNIST. Ctrl-C saves a checkpoint that `vtk train --resume RUN` continues.
+    """
+    import json as _json
+
+    from toolkit.config import TrainConfig
+    from toolkit.rundir import META, resolve_run
+    from toolkit.train_options import to_config_kwargs
+
+    if resume is not None:
+        given = [k for k, v in options.items() if v is not None]
+        if model or given:
+            raise click.UsageError("--resume continues a run with its own options; give no MODEL or options")
+        path = resolve_run(resume, runs_dir)
+        config = TrainConfig.from_dict(_json.loads((path / META).read_text())["config"])
+        _fit(config, resume=path)
+        return
+    if model is None:
+        raise click.UsageError("name a MODEL to train (see `vtk models`), or --resume RUN")
+    config = TrainConfig(model=model, data_dir=str(data_dir) if data_dir else None, download=download,
+                         runs_dir=str(runs_dir) if runs_dir else None, **to_config_kwargs(options))
+    _fit(config)
+
+
+# ---------------------------------------------------------------- sweep
+@cli.command()
+@click.argument("model")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where run folders go.")
+@train_options(sweep=True)
+@data_options
+def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bool, **lists) -> None:
+    """Train MODEL once per combination of comma-separated option values; best by validation accuracy.
+
+    \b
+      vtk sweep lenet5 --lr 1e-3,5e-4 --weight-decay 5e-3,1e-3 --epochs 5
+    """
+    import itertools
+
+    from toolkit.config import TrainConfig
+    from toolkit.render import table
+    from toolkit.rundir import set_latest
+    from toolkit.train_options import TRAIN_OPTIONS, to_config_kwargs
+
+    by_field = {o.field: o for o in TRAIN_OPTIONS}
+    grid: dict[str, list] = {}
+    for name, text in lists.items():
+        if text is not None:
+            try:
+                grid[name] = [by_field[name].convert(v.strip()) for v in text.split(",") if v.strip()]
+            except click.BadParameter as e:
+                raise click.BadParameter(e.message, param_hint=by_field[name].flag.split("/")[0]) from None
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    stderr.print(f"sweep: {len(combos)} run(s) over {', '.join(grid) or 'no options'}")
+    results = []
+    for i, combo in enumerate(combos, 1):
+        stderr.print(f"[{i}/{len(combos)}] {combo}")
+        config = TrainConfig(model=model, data_dir=str(data_dir) if data_dir else None, download=download,
+                             runs_dir=str(runs_dir) if runs_dir else None, **to_config_kwargs(combo))
+        meta = _fit(config)
+        results.append((combo, meta))
+    results.sort(key=lambda r: -r[1]["accuracy"]["val"])
+    best_dir = Path(results[0][1]["run_dir"])
+    set_latest(best_dir)
+    console.print(table("sweep results (sorted by validation accuracy)",
+                    ["", *grid, "val acc", "test acc", "best epoch", "run"],
+                    [["*" if i == 0 else "", *[c[k] for k in grid], f"{100 * m['accuracy']['val']:.2f}%",
+                      f"{100 * m['accuracy']['test']:.2f}%", m["best_epoch"], Path(m["run_dir"]).name]
+                     for i, (c, m) in enumerate(results)]))
+    console.print(f"best: {best_dir} (runs/latest now points to it)")
+
+
+
+# ---------------------------------------------------------------- eval / predict
+def run_options(fn):
+    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="Runs folder (default: $VTK_RUNS_DIR, else ./runs).")(fn)
+
+
+@cli.command("eval")
+@click.argument("run", required=False)
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the PNGs go (default: the run folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@run_options
+@data_options
+def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+          data_dir: Path | None, download: bool) -> None:
+    """Test accuracy of RUN (default: the latest), per class; confusion matrix and wrong answers as PNGs."""
+    from toolkit.inspection import eval_run
+    from toolkit.render import table
+    from toolkit.rundir import load_run
+
+    r = load_run(run, runs_dir)
+    res = eval_run(r, out_dir or r.path, str(data_dir) if data_dir else None)
+    if as_json:
+        return _emit_json(res)
+    console.print(table(f"{r.path.name}: test accuracy {100 * res['accuracy']:.2f}% on {res['test_images']:,} images",
+                    ["class", "accuracy"], [[c, f"{100 * a:.2f}%"] for c, a in res["per_class"].items()],
+                    right={"accuracy"}))
+    for f in res["files"]:
+        console.print(f"wrote {f}")
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="[RUN] [IMAGE]...")
+@click.option("--n", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Random test images to predict when no IMAGE is given.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG (default: RUN/predictions.png).")
+@run_options
+@data_options
+def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
+            data_dir: Path | None, download: bool) -> None:
+    """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
+    from toolkit.inspection import predict as predict_
+    from toolkit.rundir import META, load_run
+    from toolkit.config import runs_root
+
+    def is_run(a: str) -> bool:
+        return (Path(a) / META).exists() or (runs_root(runs_dir) / a / META).exists()
+
+    run = args[0] if args and is_run(args[0]) else None
+    images = [Path(a) for a in args[1 if run else 0:]]
+    for p in images:
+        if not p.is_file():
+            raise VtkError(f"{p} is neither a run folder nor an image file")
+    r = load_run(run, runs_dir)
+    target = out or r.path / "predictions.png"
+    rows = predict_(r, target, images or None, n, seed, str(data_dir) if data_dir else None)
+    for row in rows:
+        truth = "" if row["true"] is None else f"  (true: {row['true']})"
+        console.print(f"{row['image']}: {row['predicted']} {100 * row['confidence']:.1f}%{truth}")
+    console.print(f"wrote {target}")
+
+
+
+# ---------------------------------------------------------------- export
+@cli.command()
+@click.argument("run", required=False)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "pt2", "all"]), default="onnx",
+              show_default=True, help="Artifact format.")
+@click.option("--opset", type=click.IntRange(1), help="ONNX opset (default: the exporter's own).")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
+              help="A dynamic batch dimension named `batch`, or a fixed one.")
+@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True,
+              help="The fixed batch of a --static-batch export.")
+@click.option("--bake-preprocess", is_flag=True,
+              help="Input raw uint8 pixels; scaling, padding and normalisation inside the graph.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: RUN/exports).")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@run_options
+@data_options
+def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
+           bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+           data_dir: Path | None, download: bool) -> None:
+    """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
+    from exporters import FORMATS, ExportOptions, export_run
+    from toolkit.render import fmt_bytes, table
+    from toolkit.rundir import load_run
+
+    if opset is not None and fmt not in ("onnx", "all"):
+        raise click.UsageError("--opset applies to --format onnx only")
+    if batch_size != 1 and dynamic_batch:
+        raise click.UsageError("--batch-size sets the fixed batch of a --static-batch export")
+    r = load_run(run, runs_dir)
+    formats = list(FORMATS) if fmt == "all" else [fmt]
+    opts = ExportOptions(dynamic_batch=dynamic_batch, batch_size=batch_size, opset=opset,
+                         bake_preprocess=bake_preprocess)
+    folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
+    if as_json:
+        _emit_json([x.to_dict() for x in results])
+    else:
+        console.print(table(f"{r.path.name} exports (checked against eager PyTorch on "
+                            f"{results[0].checks[0]['images'] if results[0].checks else 0:,} test images)",
+                            ["format", "file", "size", "max abs diff", "top-1 agree", "accuracy", "status"],
+                            [[x.format, Path(x.path).name, fmt_bytes(x.size_bytes) if x.passed else "-",
+                              f"{x.max_abs_diff:.1e}" if x.passed else "-",
+                              f"{100 * x.agreement:.2f}%" if x.passed else "-",
+                              f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else "-",
+                              "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"}))
+        console.print(f"wrote {folder / 'export.json'}")
+    failed = [x for x in results if not x.passed]
+    if failed:
+        raise VtkError(f"{len(failed)} of {len(results)} export(s) failed: "
+                       + "; ".join(f"{x.format}: {x.error}" for x in failed))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,103 @@
+"""Training speed: vtk's epoch against the plain tutorial loop, side by side in one run.
+
+    VTK_DATA_DIR=../shared/datasets .venv/bin/python scripts/bench_train.py [--full]
+
+The tutorial loop is torchvision's FashionMNIST + DataLoader(batch_size=100,
+shuffle=True) with per-sample Pad(2) / ToTensor / Normalize and Adam, on the
+same 32x32 LeNet-5 and the same 50,000 training images vtk uses (its 1/6
+validation split held out). Both times cover one training pass, no evaluation.
+Also prints fp32 vs bf16-autocast step throughput (why CPU training stays
+fp32 on AVX2 machines), and with --full the wall time and test accuracy of a
+default `vtk train lenet5`.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models import create_model  # noqa: E402
+from toolkit.config import TrainConfig, data_root  # noqa: E402
+from toolkit.data import load_dataset  # noqa: E402
+from toolkit.data.splits import stratified_indices  # noqa: E402
+from toolkit.trainer import fit  # noqa: E402
+
+
+def tutorial_epoch(indices: torch.Tensor) -> float:
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+
+    tf = transforms.Compose([transforms.Pad(2), transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])
+    train = Subset(datasets.FashionMNIST(str(data_root()), train=True, transform=tf), indices.tolist())
+    loader = DataLoader(train, batch_size=100, shuffle=True)
+    torch.manual_seed(0)
+    model = create_model("lenet5")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    t0 = time.perf_counter()
+    for x, y in loader:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - t0
+
+
+def vtk_epoch(runs: str) -> float:
+    cfg = TrainConfig(model="lenet5", epochs=1, device="cpu", runs_dir=runs)
+    return fit(cfg).history[0]["seconds"]
+
+
+def step_throughput(amp, steps: int = 20, bs: int = 128) -> float:
+    torch.manual_seed(0)
+    model = create_model("lenet5")
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    x, y = torch.randn(bs, 1, 32, 32), torch.randint(0, 10, (bs,))
+    for i in range(steps + 5):
+        if i == 5:
+            t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return steps * bs / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full", action="store_true", help="also time a default `vtk train lenet5`")
+    args = ap.parse_args()
+    runs = tempfile.mkdtemp(prefix="vtk-bench-runs-")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    labels = load_dataset("fashion-mnist").train.labels
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[stratified_indices(labels, 1 / 6, seed=0)] = False  # the images vtk trains on
+    indices = keep.nonzero().flatten()
+    ours = vtk_epoch(runs)
+    theirs = tutorial_epoch(indices)
+    print(f"one LeNet-5 epoch on {len(indices):,} Fashion-MNIST images (CPU):")
+    print(f"  tutorial loop (DataLoader, per-sample transforms): {theirs:6.2f} s")
+    print(f"  vtk trainer (device tensors, batch augmentation):  {ours:6.2f} s")
+    print(f"  ratio vtk / tutorial: {ours / theirs:.2f}x  (target <= 0.35x)")
+    fp32, bf16 = step_throughput(False), step_throughput(True)
+    print(f"LeNet-5 training step, batch 128: fp32 {fp32:,.0f} img/s, bf16 autocast {bf16:,.0f} img/s "
+          f"(bf16/fp32 = {bf16 / fp32:.2f}x)")
+    if args.full:
+        env = os.environ | {"VTK_RUNS_DIR": runs}
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "toolkit.cli", "train", "lenet5"], env=env, check=True)
+        print(f"default `vtk train lenet5`: {time.perf_counter() - t0:.1f} s wall, whole command")
+
+
+if __name__ == "__main__":
+    main()
