@@ -1,0 +1,1 @@
+"""Benchmarks: accuracy and latency per runtime, provider and batch size."""

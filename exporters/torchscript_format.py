@@ -1,0 +1,74 @@
+"""TorchScript: traced (scripted if tracing fails), frozen, metadata as extra files.
+
+TorchScript is deprecated upstream and every `torch.jit` call raises a
+FutureWarning saying so. vtk keeps the format working and silences exactly
+those deprecation warnings (matched by message) around its own calls;
+tests/test_exporters.py fails if any other warning leaks or the format breaks.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from exporters.base import ExportOptions
+from toolkit.errors import ExportError
+
+__all__ = ["write", "load", "embed", "read_metadata", "quiet_jit"]
+
+EXTRA = "vtk.json"
+
+
+@contextmanager
+def quiet_jit() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=FutureWarning)
+        yield
+
+
+def _compile(module: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    with quiet_jit(), torch.no_grad():
+        try:
+            scripted = torch.jit.trace(module, example, check_trace=False)
+        except Exception as trace_error:  # tracing fails on data-dependent Python control flow
+            try:
+                scripted = torch.jit.script(module)
+            except Exception as e:
+                raise ExportError(f"TorchScript could neither trace ({trace_error}) nor script ({e}) "
+                                  f"the model") from None
+        return torch.jit.freeze(scripted.eval())
+
+
+def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: ExportOptions,
+          metadata: dict[str, str]) -> None:
+    _save(_compile(module, example), path, metadata)
+
+
+def _save(module: torch.jit.ScriptModule, path: Path, metadata: dict[str, str]) -> None:
+    with quiet_jit():
+        torch.jit.save(module, str(path), _extra_files={EXTRA: json.dumps(metadata)})
+
+
+def embed(path: Path, metadata: dict[str, str]) -> None:
+    _save(_load(path), path, metadata)
+
+
+def load(path: Path):
+    module = _load(path)
+    return lambda x: module(x)
+
+
+def _load(path: Path, extra: dict | None = None) -> torch.jit.ScriptModule:
+    with quiet_jit():
+        return torch.jit.load(str(path), map_location="cpu", _extra_files=extra if extra is not None else {})
+
+
+def read_metadata(path: Path) -> dict:
+    extra = {EXTRA: ""}
+    _load(path, extra)
+    return json.loads(extra[EXTRA])
