@@ -12,13 +12,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VTK_SHARED_DATA", ROOT.parent / "shared" / "datasets"))
 
 
+def pytest_addoption(parser):
+    parser.addoption("--benchmarks", action="store_true",
+                     help="run the opt-in pytest-benchmark tests in tests/benchmarks")
+
+
 def pytest_collection_modifyitems(config, items):
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with a working CUDA driver; none on this machine")
+    gpu = torch.cuda.is_available()
+    no_gpu = pytest.mark.skip(reason="needs an NVIDIA GPU with a working CUDA driver; none on this machine")
+    opt_in = pytest.mark.skip(reason="benchmarks are opt-in: pytest tests/benchmarks --benchmarks")
     for item in items:
-        if "cuda" in item.keywords:
-            item.add_marker(skip)
+        if item.get_closest_marker("cuda") and not gpu:  # the marker, not keywords: a param id may say "cuda"
+            item.add_marker(no_gpu)
+        if "benchmark" in item.fixturenames and not config.getoption("--benchmarks"):
+            item.add_marker(opt_in)
 
 
 @pytest.fixture(scope="session")

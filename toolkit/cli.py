@@ -439,5 +439,84 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                        + "; ".join(f"{x.format}: {x.error}" for x in failed))
 
 
+
+# ---------------------------------------------------------------- bench
+def _int_list(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("batch sizes must be positive integers, e.g. 1,8,64,256")
+    return sizes
+
+
+def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
+    from bench.runtimes import RUNTIMES
+
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [n for n in names if n not in RUNTIMES]
+    if bad or not names:
+        raise click.BadParameter(f"unknown runtime {', '.join(bad) or '(none)'}; choose from {', '.join(RUNTIMES)}")
+    return names
+
+
+@cli.command()
+@click.argument("run", required=False)
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "tensorrt", "all"]),
+              help="Execution provider (default: cpu, plus cuda when a GPU is present).")
+@click.option("--runtime", "runtimes", default="eager,torchscript,onnx,pt2", show_default=True,
+              callback=_runtime_list, help="Runtimes to time.")
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
+@click.option("--warmup-s", type=click.FloatRange(0), default=0.3, show_default=True, help="Warm-up per row.")
+@click.option("--min-iters", type=click.IntRange(1), default=50, show_default=True, help="Fewest timed calls.")
+@click.option("--min-s", type=click.FloatRange(0), default=1.0, show_default=True, help="Shortest timed span.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for every runtime "
+              "(default: all cores).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON (default: RUN/bench.json).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write CSV.")
+@click.option("--md", "md_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG of latency and throughput against batch size.")
+@click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An earlier bench JSON: print the changes.")
+@run_options
+@data_options
+def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
+          md_out, plot_out, compare_to, runs_dir, data_dir, download) -> None:
+    """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
+    import os
+
+    from bench.report import COLUMNS, compare, plot, table_rows, to_csv, to_markdown
+    from bench.run import BenchOptions, bench_run, resolve_providers
+    from toolkit.atomic import write_json
+    from toolkit.render import table
+    from toolkit.rundir import load_run
+
+    providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
+    r = load_run(run, runs_dir)
+    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count())
+    report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=lambda m: stderr.print(m, style="dim"))
+    env = report["environment"]
+    console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
+                        f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}",
+                        COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
+                                                            "p99 ms", "images/s"}))
+    console.print(f"times: {report['time_includes']}; images/s = batch / mean latency")
+    target = json_out or r.path / "bench.json"
+    write_json(target, report)
+    console.print(f"wrote {target}")
+    for path, writer in ((csv_out, to_csv), (md_out, to_markdown), (plot_out, plot)):
+        if path:
+            writer(report, path)
+            console.print(f"wrote {path}")
+    if compare_to:
+        console.print(table(f"changes against {compare_to}", ["row", "old p50", "new p50", "Δ p50", "old img/s",
+                                                              "new img/s", "Δ img/s"], compare(report, compare_to)))
+    if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
+        raise VtkError("some rows failed; their reasons are in the table")
+
+
 if __name__ == "__main__":
     main()

@@ -67,7 +67,7 @@ class TrainConfig:
     gamma: float = 0.5
     plateau_patience: int = 2
     loss: str = "ce"
-    label_smoothing: float = 0.0
+    label_smoothing: float | None = None
     class_weights: dict[int, float] = field(default_factory=dict)
     val_fraction: float = 1 / 6
     subset: float = 1.0
@@ -87,7 +87,7 @@ class TrainConfig:
     def resolved(self, recipe: dict[str, Any], default_dataset: str) -> "TrainConfig":
         """Fill every `None` from the model's recipe (then from the generic defaults)."""
         generic = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
-                   "schedule": "onecycle", "augment": True, "dataset": default_dataset}
+                   "schedule": "onecycle", "augment": True, "label_smoothing": 0.0, "dataset": default_dataset}
         fill = {k: recipe.get(k, generic[k]) for k in generic if getattr(self, k) is None}
         return replace(self, **fill)
 

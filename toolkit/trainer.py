@@ -76,6 +76,7 @@ class _State:
 
 
 def _loss_fn(cfg: TrainConfig, num_classes: int, device: torch.device) -> Callable:
+    smoothing = cfg.label_smoothing or 0.0
     weights = torch.ones(num_classes, device=device)
     for c, w in cfg.class_weights.items():
         if not 0 <= c < num_classes:
@@ -83,12 +84,12 @@ def _loss_fn(cfg: TrainConfig, num_classes: int, device: torch.device) -> Callab
         weights[c] = w
     if cfg.loss == "ce":
         return lambda logits, y: F.cross_entropy(logits.float(), y, weight=weights,
-                                                 label_smoothing=cfg.label_smoothing)
+                                                 label_smoothing=smoothing)
 
     def mse(logits, y):  # squared error of the softmax against one-hot targets, weighted per sample
         target = F.one_hot(y, num_classes).float()
-        if cfg.label_smoothing:
-            target = target * (1 - cfg.label_smoothing) + cfg.label_smoothing / num_classes
+        if smoothing:
+            target = target * (1 - smoothing) + smoothing / num_classes
         per_sample = (logits.float().softmax(1) - target).pow(2).sum(1)
         return (per_sample * weights[y]).sum() / weights[y].sum()
     return mse

@@ -1,0 +1,45 @@
+"""The environment block of a bench report: what the numbers were measured on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+
+import torch
+
+__all__ = ["environment"]
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu() -> dict | None:
+    if not torch.cuda.is_available():
+        return None
+    info = {"name": torch.cuda.get_device_name(0), "capability": ".".join(map(str, torch.cuda.get_device_capability(0)))}
+    try:
+        info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                        capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        info["driver"] = None
+    return info
+
+
+def environment(threads: int) -> dict:
+    import onnxruntime as ort
+
+    from toolkit.runio import library_versions
+
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(), "threads": threads, "gpu": _gpu(),
+            "ort_providers_available": ort.get_available_providers(), "versions": library_versions(),
+            "platform": platform.platform()}

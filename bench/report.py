@@ -1,0 +1,108 @@
+"""Bench output: the console table, CSV, Markdown, a latency/throughput plot, and deltas against an old run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from toolkit.atomic import write_text
+from toolkit.errors import VtkError
+
+__all__ = ["COLUMNS", "table_rows", "to_csv", "to_markdown", "plot", "compare"]
+
+COLUMNS = ["runtime", "provider", "batch", "status", "size", "accuracy", "Δ eager", "p50 ms", "p99 ms", "images/s"]
+
+
+def _size(n: int | None) -> str:
+    return "-" if not n else f"{n / 1e3:.0f} KB" if n < 1e6 else f"{n / 1e6:.1f} MB"
+
+
+def table_rows(report: dict) -> list[list[str]]:
+    out = []
+    for r in report["rows"]:
+        if r["status"] != "ok":
+            out.append([r["runtime"], r["provider"], str(r["batch"]), f"{r['status']}: {r['reason']}",
+                        _size(r["size_bytes"]), *["-"] * 5])
+            continue
+        lat = r["latency_ms"]
+        out.append([r["runtime"], r["provider"], str(r["batch"]), "ok", _size(r["size_bytes"]),
+                    f"{100 * r['accuracy']:.2f}%", f"{100 * r['accuracy_delta']:+.2f}", f"{lat['p50']:.4f}",
+                    f"{lat['p99']:.4f}", f"{r['images_per_s']:,.0f}"])
+    return out
+
+
+def _flat(report: dict) -> list[dict]:
+    rows = []
+    for r in report["rows"]:
+        lat = r.get("latency_ms") or {}
+        rows.append({k: v for k, v in r.items() if k not in ("latency_ms", "active_providers")}
+                    | {f"{k}_ms": v for k, v in lat.items() if k not in ("n", "cv")}
+                    | {"samples": lat.get("n"), "cv": lat.get("cv"),
+                       "active_providers": " ".join(r.get("active_providers") or [])})
+    return rows
+
+
+def to_csv(report: dict, path: Path) -> None:
+    rows = _flat(report)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def to_markdown(report: dict, path: Path) -> None:
+    env = report["environment"]
+    lines = [f"# vtk bench: {report['model']['name']} on {report['dataset']}", "",
+             f"{env['cpu']}, {env['threads']} threads; GPU: {(env['gpu'] or {}).get('name', 'none')}; "
+             f"torch {env['versions']['torch']}, onnxruntime {env['versions']['onnxruntime']}; {env['date']}", "",
+             f"Times: {report['time_includes']}.", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def plot(report: dict, path: Path) -> None:
+    from toolkit.plots import plt, _save
+
+    fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
+    series: dict[str, list] = {}
+    for r in report["rows"]:
+        if r["status"] == "ok":
+            series.setdefault(f"{r['runtime']} ({r['provider']})", []).append(r)
+    for label, rs in series.items():
+        rs.sort(key=lambda r: r["batch"])
+        b = [r["batch"] for r in rs]
+        ax_lat.plot(b, [r["latency_ms"]["p50"] for r in rs], marker="o", label=label)
+        ax_tput.plot(b, [r["images_per_s"] for r in rs], marker="o", label=label)
+    for ax, name in ((ax_lat, "p50 latency (ms)"), (ax_tput, "throughput (images/s)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, which="both")
+    ax_tput.legend(fontsize=8)
+    fig.suptitle(f"{report['model']['name']}: {report['environment']['cpu']}")
+    _save(fig, path)
+
+
+def compare(report: dict, old_path: Path) -> list[list[str]]:
+    """Rows of (key, old p50, new p50, change, old img/s, new img/s, change) for rows in both."""
+    try:
+        old = json.loads(Path(old_path).read_text())
+        old_rows = {f"{r['runtime']}/{r['provider']}/{r['batch']}": r for r in old["rows"]}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise VtkError(f"--compare {old_path}: not a vtk bench JSON file ({e})") from None
+    out = []
+    for r in report["rows"]:
+        o = old_rows.get(f"{r['runtime']}/{r['provider']}/{r['batch']}")
+        if not o or r["status"] != "ok" or o["status"] != "ok":
+            continue
+        p_old, p_new = o["latency_ms"]["p50"], r["latency_ms"]["p50"]
+        t_old, t_new = o["images_per_s"], r["images_per_s"]
+        out.append([f"{r['runtime']}/{r['provider']}/{r['batch']}", f"{p_old:.4f}", f"{p_new:.4f}",
+                    f"{100 * (p_new / p_old - 1):+.1f}%", f"{t_old:,.0f}", f"{t_new:,.0f}",
+                    f"{100 * (t_new / t_old - 1):+.1f}%"])
+    return out

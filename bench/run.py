@@ -1,0 +1,176 @@
+"""`vtk bench`: accuracy and latency per runtime x provider x batch size for one run.
+
+    report = bench_run(load_run(), BenchOptions(providers=["cpu"]))
+
+Artifacts come from the run's `exports/` (exported and validated first when
+missing). Each row holds the accuracy of that runtime on the whole test split
+at that batch size, its difference from eager PyTorch on CPU, and latency
+statistics from raw per-call samples. A runtime that fails gets a row with
+the reason; the others go on.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from bench.environment import environment
+from bench.runtimes import PROVIDERS, RUNTIMES, Runner, cuda_problem, make_runner
+from bench.timing import measure
+from exporters import ExportOptions, artifact_name, export_model
+from toolkit.errors import ProviderError, VtkError
+
+__all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
+
+TIME_INCLUDES = ("one call of the runtime on a batch already in place (device-resident on CUDA, via "
+                 "ORT I/O binding for ONNX); excludes preprocessing and host<->device copies; CUDA "
+                 "times end after the device has finished")
+ARTIFACT_RUNTIMES = {"torchscript", "onnx", "pt2"}
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    providers: tuple[str, ...] = ("cpu",)
+    runtimes: tuple[str, ...] = RUNTIMES
+    batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
+    warmup_s: float = 0.3
+    min_iters: int = 50
+    min_s: float = 1.0
+    threads: int = 2
+
+
+@dataclass
+class Row:
+    runtime: str
+    provider: str
+    batch: int
+    status: str = "ok"            # ok | failed | n/a
+    reason: str | None = None
+    artifact: str | None = None
+    size_bytes: int | None = None
+    accuracy: float | None = None
+    accuracy_delta: float | None = None  # against eager PyTorch on CPU
+    correct: int | None = None
+    latency_ms: dict | None = None
+    images_per_s: float | None = None  # batch / mean latency
+    session_s: float | None = None
+    first_inference_s: float | None = None
+    peak_rss_mb: float | None = None   # process high-water mark after this row
+    gpu_peak_mb: float | None = None   # PyTorch allocator peak (CUDA, PyTorch runtimes)
+    active_providers: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}/{self.provider}/{self.batch}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resolve_providers(requested: str | None) -> tuple[str, ...]:
+    """cpu | cuda | tensorrt | all | None (cpu, plus cuda when a GPU is present); GPU checked up front."""
+    if requested is None:
+        return ("cpu", "cuda") if cuda_problem() is None else ("cpu",)
+    if requested == "all":
+        return PROVIDERS
+    if requested in ("cuda", "tensorrt") and (why := cuda_problem()) is not None:
+        raise ProviderError(f"--provider {requested}: {why}. Run on a machine with an NVIDIA GPU, "
+                            f"or use --provider cpu")
+    return (requested,)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _artifacts(run, runtimes: tuple[str, ...], images, labels, progress) -> dict[str, Path]:
+    """The run's plain (float-input, dynamic-batch) artifacts, exporting what is missing."""
+    folder = run.path / "exports"
+    found = {}
+    info = {"model": run.meta["model"], "classes": run.classes, "preprocess": run.meta["data"]["preprocess"],
+            "dataset": run.meta["data"]["name"], "versions": run.meta.get("versions", {})}
+    for rt in sorted(ARTIFACT_RUNTIMES & set(runtimes)):
+        path = folder / artifact_name(rt, baked=False)
+        if not path.exists():
+            progress(f"exporting {rt} (missing from {folder})")
+            export_model(run.model, run.preprocess, rt, folder, images, labels, info, ExportOptions())
+        found[rt] = path
+    return found
+
+
+def _accuracy(runner: Runner, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, int]:
+    correct = 0
+    for i in range(0, len(x), batch):
+        correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    return correct / len(x), correct
+
+
+def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact: Path | None,
+               x: torch.Tensor, y: torch.Tensor, reference: float, progress) -> list[Row]:
+    base = {"runtime": runtime, "provider": provider, "artifact": str(artifact) if artifact else None,
+            "size_bytes": artifact.stat().st_size if artifact else None}
+    try:
+        t0 = time.perf_counter()
+        runner = make_runner(runtime, provider, model=model, artifact=artifact, threads=opts.threads)
+        session_s = time.perf_counter() - t0
+        call = runner.bind(x[:1])
+        t0 = time.perf_counter()
+        call()
+        runner.sync()
+        first_s = time.perf_counter() - t0
+    except ProviderError as e:
+        status = "n/a" if provider == "tensorrt" and runtime != "onnx" else "failed"
+        return [Row(batch=b, status=status, reason=str(e), **base) for b in opts.batch_sizes]
+    except Exception as e:  # a runtime that cannot load must not stop the others; its rows say why
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no message'}"
+        return [Row(batch=b, status="failed", reason=reason, **base) for b in opts.batch_sizes]
+    rows = []
+    for b in opts.batch_sizes:
+        progress(f"{runtime} on {provider}, batch {b}")
+        try:
+            if runner.cuda_events:
+                torch.cuda.reset_peak_memory_stats()
+            acc, correct = _accuracy(runner, x, y, b)
+            reps = (len(x) + b - 1) // b
+            batch_x = x[:b] if b <= len(x) else x.repeat(reps, 1, 1, 1)[:b]
+            lat = measure(runner.bind(batch_x), runner.sync, warmup_s=opts.warmup_s, min_iters=opts.min_iters,
+                          min_s=opts.min_s, cuda_events=runner.cuda_events)
+        except Exception as e:  # one failing runtime/batch must not stop the others; the row says why
+            rows.append(Row(batch=b, status="failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}",
+                            **base))
+            continue
+        rows.append(Row(batch=b, accuracy=acc, accuracy_delta=acc - reference, correct=correct,
+                        latency_ms=lat.to_dict(), images_per_s=b / (lat.mean / 1e3), session_s=session_s,
+                        first_inference_s=first_s, peak_rss_mb=_peak_rss_mb(),
+                        gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if runner.cuda_events else None,
+                        active_providers=runner.active, **base))
+    return rows
+
+
+def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
+              progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Benchmark every runtime x provider x batch size; return the report (rows, environment, reference)."""
+    from toolkit.data import load_dataset
+
+    unknown = sorted(set(opts.runtimes) - set(RUNTIMES))
+    if unknown:
+        raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(RUNTIMES)}")
+    torch.set_num_threads(opts.threads)
+    ds = load_dataset(run.meta["data"]["name"], data_dir)
+    artifacts = _artifacts(run, opts.runtimes, ds.test.images, ds.test.labels, progress)
+    with torch.no_grad():
+        x = run.preprocess(ds.test.images).contiguous()  # prepared once, before any clock starts
+    y = ds.test.labels
+    reference, ref_correct = _accuracy(make_runner("eager", "cpu", model=run.model), x, y, 256)
+    rows: list[Row] = []
+    for provider in opts.providers:
+        for runtime in opts.runtimes:
+            rows += _bench_one(runtime, provider, opts, run.model, artifacts.get(runtime), x, y, reference, progress)
+    return {"run": str(run.path), "model": run.meta["model"], "dataset": ds.name, "test_images": len(y),
+            "eager_cpu_accuracy": reference, "eager_cpu_correct": ref_correct, "time_includes": TIME_INCLUDES,
+            "options": asdict(opts), "environment": environment(opts.threads), "rows": [r.to_dict() for r in rows]}

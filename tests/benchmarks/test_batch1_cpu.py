@@ -1,0 +1,39 @@
+"""Batch-1 CPU inference of LeNet-5 in each runtime, through pytest-benchmark (opt-in).
+
+    .venv/bin/python -m pytest tests/benchmarks --benchmarks --benchmark-json=bench-batch1.json
+
+Random weights are fine for latency; the artifacts are exported (and
+validated) into a temporary folder by the same code `vtk export` uses.
+"""
+
+import pytest
+import torch
+
+from bench.runtimes import RUNTIMES, make_runner
+from exporters import FORMATS, export_model
+from models import create_model
+from toolkit.preprocess import Preprocess
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = create_model("lenet5").eval()
+    prep = Preprocess((0.286,), (0.353,), (1, 28, 28), (1, 32, 32))
+    images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
+    info = {"model": model.vtk_info.to_dict(), "classes": list("0123456789"), "preprocess": prep.config()}
+    out = tmp_path_factory.mktemp("exports")
+    paths = {f: export_model(model, prep, f, out, images, None, info).path for f in FORMATS}
+    return model, prep(images[:1]), paths
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_batch1_latency(benchmark, artifacts, runtime):
+    model, x, paths = artifacts
+    runner = make_runner(runtime, "cpu", model=model, artifact=paths.get(runtime), threads=1)
+    call = runner.bind(x)
+    benchmark.group = "lenet5 batch 1, CPU, 1 thread"
+    benchmark.extra_info["runtime"] = runtime
+    out = benchmark(call)
+    assert out is not None

@@ -1,0 +1,151 @@
+"""vtk bench: timing statistics, provider truth, accuracy parity, outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from click.testing import CliRunner
+
+from bench.run import BenchOptions, bench_run, resolve_providers
+from bench.runtimes import make_runner
+from bench.timing import Latency, measure
+from toolkit.cli import cli
+from toolkit.errors import ProviderError
+from toolkit.rundir import load_run
+
+NO_GPU = not torch.cuda.is_available()
+
+
+def test_percentiles_from_raw_samples():
+    lat = Latency.from_samples([i * 1_000_000 for i in range(1, 101)])  # 1..100 ms
+    assert (lat.p50, lat.p90, lat.p99, lat.n) == (50.0, 90.0, 99.0, 100)
+    assert lat.mean == pytest.approx(50.5) and lat.cv == pytest.approx(lat.std / lat.mean)
+
+
+def test_measure_meets_both_minimums():
+    calls = []
+    lat = measure(lambda: calls.append(time.sleep(0.001)), warmup_s=0.01, min_iters=5, min_s=0.05)
+    assert lat.n >= 5 and lat.n * lat.mean >= 50 * 0.9 and lat.p50 >= 1.0
+    assert len(calls) > lat.n  # warm-up calls were not timed
+    assert measure(lambda: None, warmup_s=0, min_iters=200, min_s=0).n == 200
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_gpu_provider_without_gpu_is_refused_up_front(provider):
+    with pytest.raises(ProviderError, match="no usable NVIDIA GPU"):
+        resolve_providers(provider)
+    assert resolve_providers(None) == ("cpu",)
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
+def test_ort_cuda_session_never_falls_back_to_cpu(tmp_path, monkeypatch):
+    """Even past vtk's own GPU check, ORT's CUDA session must raise rather than run on CPU."""
+    from exporters import export_model
+    from models import create_model
+    from toolkit.preprocess import Preprocess
+
+    model = create_model("linear").eval()
+    prep = Preprocess((0.5,), (0.5,), (1, 28, 28), (1, 28, 28))
+    info = {"model": model.vtk_info.to_dict(), "classes": list("0123456789"), "preprocess": prep.config()}
+    export_model(model, prep, "onnx", tmp_path, torch.randint(0, 255, (8, 1, 28, 28), dtype=torch.uint8),
+                 None, info)
+    assert "CUDAExecutionProvider" in ort.get_available_providers()  # listed though there is no GPU
+    monkeypatch.setattr("bench.runtimes.cuda_problem", lambda: None)
+    with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
+        make_runner("onnx", "cuda", artifact=tmp_path / "model.onnx")
+
+
+@pytest.fixture(scope="module")
+def run_dir(shared_data, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(runs)}).invoke(
+        cli, ["train", "lenet5", "--subset", "0.03", "--epochs", "1", "--device", "cpu"], obj={})
+    assert res.exit_code == 0, res.output
+    return runs / (runs / "latest").read_text().strip()
+
+
+FAST = BenchOptions(batch_sizes=(1, 7), warmup_s=0.01, min_iters=3, min_s=0.02, threads=2)
+
+
+def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, shared_data):
+    report = bench_run(load_run(run_dir), FAST, str(shared_data))
+    rows = report["rows"]
+    assert [(r["runtime"], r["batch"]) for r in rows] == [
+        (rt, b) for rt in ("eager", "torchscript", "onnx", "pt2") for b in (1, 7)]
+    assert all(r["status"] == "ok" and r["provider"] == "cpu" for r in rows)
+    assert {r["correct"] for r in rows} == {report["eager_cpu_correct"]}
+    assert all(r["latency_ms"]["n"] >= 3 and r["images_per_s"] > 0 for r in rows)
+    onnx_row = next(r for r in rows if r["runtime"] == "onnx")
+    assert onnx_row["active_providers"][0] == "CPUExecutionProvider" and onnx_row["size_bytes"] > 0
+    # an independent ONNX Runtime client on the same test split, to the last image
+    from toolkit.data import load_dataset
+    run = load_run(run_dir)
+    ds = load_dataset("fashion-mnist", shared_data)
+    x = run.preprocess(ds.test.images).numpy()
+    sess = ort.InferenceSession(onnx_row["artifact"], providers=["CPUExecutionProvider"])
+    correct = int((sess.run(None, {"images": x})[0].argmax(1) == ds.test.labels.numpy()).sum())
+    assert correct == onnx_row["correct"]
+    env = report["environment"]
+    assert env["threads"] == 2 and env["versions"]["onnxruntime"] == ort.__version__ and env["cpu"]
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
+def test_provider_all_keeps_going_and_labels_failures(run_dir, shared_data):
+    opts = BenchOptions(providers=("cpu", "cuda", "tensorrt"), runtimes=("eager", "onnx"), batch_sizes=(1,),
+                        warmup_s=0.01, min_iters=2, min_s=0.0)
+    rows = {(r["runtime"], r["provider"]): r for r in bench_run(load_run(run_dir), opts, str(shared_data))["rows"]}
+    assert rows[("onnx", "cpu")]["status"] == "ok" and rows[("eager", "cpu")]["status"] == "ok"
+    for key in [("eager", "cuda"), ("onnx", "cuda"), ("onnx", "tensorrt")]:
+        assert rows[key]["status"] == "failed" and "GPU" in rows[key]["reason"]
+        assert rows[key]["latency_ms"] is None  # never a CPU figure in a GPU row
+    assert rows[("eager", "tensorrt")]["status"] == "n/a"
+
+
+def test_bench_command_outputs(run_dir, shared_data, tmp_path):
+    env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(run_dir.parent)}
+    args = ["bench", "--batch-sizes", "1,4", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",
+            "--min-s", "0", "--threads", "1"]
+    out = {k: tmp_path / f"b.{k}" for k in ("json", "csv", "md", "png")}
+    res = CliRunner(env=env).invoke(cli, [*args, "--json", str(out["json"]), "--csv", str(out["csv"]),
+                                          "--md", str(out["md"]), "--plot", str(out["png"])], obj={})
+    assert res.exit_code == 0, res.output
+    assert "onnx" in res.output and "p50 ms" in res.output and "images/s" in res.output
+    report = json.loads(out["json"].read_text())
+    assert len(report["rows"]) == 4 and report["environment"]["threads"] == 1
+    assert out["csv"].read_text().count("\n") == 5 and "| onnx | cpu | 4 | ok |" in out["md"].read_text()
+    assert out["png"].read_bytes()[:4] == b"\x89PNG"
+    res = CliRunner(env=env).invoke(cli, [*args, "--compare", str(out["json"])], obj={})
+    assert res.exit_code == 0 and "changes against" in res.output and "onnx/cpu/4" in res.output
+
+
+@pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
+def test_provider_cuda_without_gpu_is_one_line_before_any_work(tmp_path):
+    res = CliRunner(env={"VTK_RUNS_DIR": str(tmp_path / "nothing-here")}).invoke(
+        cli, ["bench", "--provider", "cuda"], obj={})
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+    assert "no usable NVIDIA GPU" in res.output  # not "no finished run": the GPU check came first
+    assert not (tmp_path / "nothing-here").exists()
+
+
+def test_bad_bench_options(run_dir):
+    runner = CliRunner(env={"VTK_RUNS_DIR": str(run_dir.parent)})
+    assert runner.invoke(cli, ["bench", "--batch-sizes", "1,x"], obj={}).exit_code == 2
+    assert runner.invoke(cli, ["bench", "--runtime", "tflite"], obj={}).exit_code == 2
+    assert runner.invoke(cli, ["bench", "--batch-sizes", "0"], obj={}).exit_code == 2
+
+
+@pytest.mark.cuda
+def test_cuda_rows_are_cuda(run_dir, shared_data):
+    opts = BenchOptions(providers=("cuda",), batch_sizes=(1, 64), warmup_s=0.05, min_iters=10, min_s=0.1)
+    rows = bench_run(load_run(run_dir), opts, str(shared_data))["rows"]
+    assert all(r["status"] == "ok" for r in rows), [r["reason"] for r in rows]
+    onnx = [r for r in rows if r["runtime"] == "onnx"]
+    assert all(r["active_providers"][0] == "CUDAExecutionProvider" for r in onnx)
+    assert all(r["gpu_peak_mb"] is not None for r in rows if r["runtime"] == "eager")
