@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from models import model_spec
 from toolkit.cli import cli
 from toolkit.config import TrainConfig
 from toolkit.errors import DataError
@@ -39,7 +40,10 @@ def test_run_folder_holds_everything(small, tmp_path):
     assert meta["status"] == "complete" and meta["model"]["input_shape"] == [1, 28, 28]
     assert meta["data"]["classes"][0] == "T-shirt/top" and len(meta["data"]["preprocess"]["mean"]) == 1
     assert set(meta["accuracy"]) == {"train", "val", "test"} and meta["accuracy"]["test"] > 0.5
-    assert meta["config"]["optimizer"] == "adam" and meta["versions"]["torch"] == torch.__version__
+    recipe = model_spec("lenet5").recipe  # options not given come from the model's recipe; given ones win
+    assert meta["config"]["optimizer"] == recipe["optimizer"] and meta["config"]["lr"] == 3e-3
+    assert meta["config"]["label_smoothing"] == recipe["label_smoothing"]
+    assert meta["versions"]["torch"] == torch.__version__
     assert len((d / "metrics.csv").read_text().strip().splitlines()) == 3
     assert (tmp_path / "runs" / "latest").read_text().strip() == d.name
     run = load_run(runs_dir=tmp_path / "runs")  # latest, rebuilt from run.json + safetensors

@@ -105,10 +105,15 @@ def _optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: int):
-    """(scheduler, steps per batch?): one-cycle steps every batch, the others every epoch."""
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, epochs=cfg.epochs,
-                                                   steps_per_epoch=steps_per_epoch, pct_start=0.25), True
+    """(scheduler, steps per batch?): one-cycle steps every batch, the others every epoch.
+
+    A run of fewer than 3 steps in all keeps a constant learning rate.
+    """
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle" and total >= 3:
+        # At least two warm-up steps: OneCycleLR divides by zero when its warm-up is exactly one step.
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
+                                                   pct_start=max(0.25, 2 / total)), True
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma), False
     if cfg.schedule == "plateau":
