@@ -5,7 +5,9 @@
 The tutorial loop is torchvision's FashionMNIST + DataLoader(batch_size=100,
 shuffle=True) with per-sample Pad(2) / ToTensor / Normalize and Adam, on the
 same 32x32 LeNet-5 and the same 50,000 training images vtk uses (its 1/6
-validation split held out). Both times cover one training pass, no evaluation.
+validation split held out). Both times are of a steady-state epoch (the
+second of two: the first carries one-off oneDNN set-up), training pass only,
+no evaluation. vtk runs its default LeNet-5 recipe (batch 256, augmentation on).
 Also prints fp32 vs bf16-autocast step throughput (why CPU training stays
 fp32 on AVX2 machines), and with --full the wall time and test accuracy of a
 default `vtk train lenet5`.
@@ -43,18 +45,19 @@ def tutorial_epoch(indices: torch.Tensor) -> float:
     model = create_model("lenet5")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    t0 = time.perf_counter()
-    for x, y in loader:
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    for _ in range(2):  # the second epoch is the one timed
+        t0 = time.perf_counter()
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     return time.perf_counter() - t0
 
 
 def vtk_epoch(runs: str) -> float:
-    cfg = TrainConfig(model="lenet5", epochs=1, device="cpu", runs_dir=runs)
-    return fit(cfg).history[0]["seconds"]
+    cfg = TrainConfig(model="lenet5", epochs=2, device="cpu", runs_dir=runs)
+    return fit(cfg).history[1]["seconds"]
 
 
 def step_throughput(amp, steps: int = 20, bs: int = 128) -> float:
