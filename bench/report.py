@@ -65,7 +65,7 @@ def to_markdown(report: dict, path: Path) -> None:
 
 
 def plot(report: dict, path: Path) -> None:
-    from toolkit.plots import plt, _save
+    from toolkit.plots import plt, save_figure
 
     fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
     series: dict[str, list] = {}
@@ -85,7 +85,7 @@ def plot(report: dict, path: Path) -> None:
         ax.grid(alpha=0.3, which="both")
     ax_tput.legend(fontsize=8)
     fig.suptitle(f"{report['model']['name']}: {report['environment']['cpu']}")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def compare(report: dict, old_path: Path) -> list[list[str]]:

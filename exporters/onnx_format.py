@@ -19,7 +19,7 @@ import torch
 from exporters.base import ExportOptions
 from toolkit.errors import ExportError
 
-__all__ = ["write", "load", "embed", "read_metadata", "session"]
+__all__ = ["write", "load", "embed", "read_metadata"]
 
 
 def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: ExportOptions,
@@ -52,15 +52,11 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
         raise ExportError(f"onnx.checker rejected the exported graph: {str(e).splitlines()[0]}") from None
 
 
-def session(path: Path, providers: list | None = None, options=None):
-    import onnxruntime as ort
-
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers or ["CPUExecutionProvider"])
-
-
 def load(path: Path):
     """A CPU ONNX Runtime session as a function: numpy-compatible input -> logits tensor."""
-    sess = session(path)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     return lambda x: torch.from_numpy(sess.run(None, {name: np.ascontiguousarray(x.numpy())})[0])
 
@@ -76,8 +72,3 @@ def embed(path: Path, metadata: dict[str, str]) -> None:
 
 def read_metadata(path: Path) -> dict:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-
-
-def opset_of(path: Path) -> int:
-    return next(o.version for o in onnx.load(str(path), load_external_data=False).opset_import
-                if o.domain in ("", "ai.onnx"))

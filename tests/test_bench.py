@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 import torch

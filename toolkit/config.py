@@ -8,11 +8,13 @@ data sets) and in tests (which point everything at temporary folders).
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
-__all__ = ["data_root", "cache_root", "runs_root"]
+__all__ = ["data_root", "cache_root", "runs_root", "TrainConfig"]
 
 
 def _pick(flag: str | os.PathLike | None, env: str, default: Path) -> Path:
@@ -39,8 +41,6 @@ def runs_root(flag: str | os.PathLike | None = None) -> Path:
 
 
 # ---------------------------------------------------------------- training options
-from dataclasses import asdict, dataclass, field, fields, replace  # noqa: E402
-from typing import Any  # noqa: E402
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "step", "plateau", "none")

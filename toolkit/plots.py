@@ -18,10 +18,11 @@ import torch  # noqa: E402
 
 from toolkit.atomic import save_with  # noqa: E402
 
-__all__ = ["image_grid", "curves", "confusion"]
+__all__ = ["image_grid", "curves", "confusion", "save_figure", "plt"]
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Write `fig` as PNG atomically and close it."""
     save_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(fig)
     return Path(path)
@@ -46,7 +47,7 @@ def image_grid(images: torch.Tensor, titles: Sequence[str], path: str | Path, *,
         ax.set_title(titles[i], fontsize=8, color=colors[i] if colors else "black")
     if suptitle:
         fig.suptitle(suptitle)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def curves(history: list[dict], path: str | Path, best_epoch: int | None = None) -> Path:
@@ -64,7 +65,7 @@ def curves(history: list[dict], path: str | Path, best_epoch: int | None = None)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path) -> Path:
@@ -82,4 +83,4 @@ def confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path) ->
             v = matrix[i, j].item()
             ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                     color="white" if v > peak / 2 else "black")
-    return _save(fig, path)
+    return save_figure(fig, path)
