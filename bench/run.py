@@ -22,7 +22,7 @@ import torch
 from bench.environment import environment
 from bench.runtimes import PROVIDERS, RUNTIMES, Runner, cuda_problem, make_runner
 from bench.timing import measure
-from exporters import ExportOptions, artifact_name, export_model
+from exporters import ExportOptions, artifact_name, export_model, run_info
 from toolkit.errors import ProviderError, VtkError
 
 __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
@@ -92,8 +92,7 @@ def _artifacts(run, runtimes: tuple[str, ...], images, labels, progress) -> dict
     """The run's plain (float-input, dynamic-batch) artifacts, exporting what is missing."""
     folder = run.path / "exports"
     found = {}
-    info = {"model": run.meta["model"], "classes": run.classes, "preprocess": run.meta["data"]["preprocess"],
-            "dataset": run.meta["data"]["name"], "versions": run.meta.get("versions", {})}
+    info = run_info(run)
     for rt in sorted(ARTIFACT_RUNTIMES & set(runtimes)):
         path = folder / artifact_name(rt, baked=False)
         if not path.exists():

@@ -49,8 +49,6 @@ class Runner:
 
 
 def _torch_runner(runtime: str, module: torch.nn.Module, provider: str) -> Runner:
-    if provider == "tensorrt":
-        raise ProviderError("TensorRT is an ONNX Runtime provider; PyTorch runtimes run on cpu or cuda")
     device = torch.device("cuda" if provider == "cuda" else "cpu")
 
     def bind(x: torch.Tensor):
@@ -128,14 +126,14 @@ def _ort_runner(path: Path, provider: str, threads: int) -> Runner:
 def make_runner(runtime: str, provider: str, *, model: torch.nn.Module | None = None,
                 artifact: Path | None = None, threads: int = 1) -> Runner:
     """Load `artifact` (or wrap `model` for eager) in `runtime` on `provider`."""
+    if provider == "tensorrt" and runtime != "onnx":
+        raise ProviderError("TensorRT is an ONNX Runtime provider; PyTorch runtimes run on cpu or cuda")
     if runtime == "eager":
         device = "cuda" if provider == "cuda" else "cpu"
         # a copy: moving it to CUDA must not move the run's own model
         return _torch_runner(runtime, copy.deepcopy(model).to(device).eval(), provider)
     if runtime == "onnx":
         return _ort_runner(artifact, provider, threads)
-    if provider == "tensorrt":
-        return _torch_runner(runtime, None, provider)  # raises the explanation
     map_location = "cuda" if provider == "cuda" else "cpu"
     if provider == "cuda" and (why := cuda_problem()) is not None:
         raise ProviderError(why)

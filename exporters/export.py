@@ -25,7 +25,7 @@ from toolkit.atomic import atomic_path, write_json
 from toolkit.errors import ExportError, UnknownNameError, ValidationError, VtkError
 from toolkit.preprocess import Preprocess
 
-__all__ = ["FORMATS", "export_model", "export_run", "artifact_name", "read_artifact_metadata"]
+__all__ = ["FORMATS", "export_model", "export_run", "artifact_name", "read_artifact_metadata", "run_info"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,12 @@ def read_artifact_metadata(path: Path) -> dict:
     raise VtkError(f"{path} is not a vtk artifact ({', '.join(f.suffix for f in FORMATS.values())})")
 
 
+def run_info(run) -> dict:
+    """What an artifact's metadata says about the run it came from."""
+    return {"model": run.meta["model"], "classes": run.classes, "preprocess": run.meta["data"]["preprocess"],
+            "dataset": run.meta["data"]["name"], "versions": run.meta.get("versions", {})}
+
+
 def export_run(run, formats: list[str], out_dir: Path | None = None, opts: ExportOptions = ExportOptions(),
                data_dir: str | None = None) -> tuple[Path, list[ExportResult]]:
     """Export a run in each format (one failing format does not stop the others); write export.json."""
@@ -113,8 +119,7 @@ def export_run(run, formats: list[str], out_dir: Path | None = None, opts: Expor
 
     out_dir = Path(out_dir) if out_dir else run.path / "exports"
     ds = load_dataset(run.meta["data"]["name"], data_dir)
-    info = {"model": run.meta["model"], "classes": run.classes, "preprocess": run.meta["data"]["preprocess"],
-            "dataset": ds.name, "versions": run.meta.get("versions", {})}
+    info = run_info(run)
     results = []
     for fmt in formats:
         try:

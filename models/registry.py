@@ -100,9 +100,9 @@ def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.
     size = spec.input_size if input_size is None else int(input_size)
     why = spec.check_size(size) if size >= 1 else "sizes start at 1"
     if why is not None:
-        raise InputSizeError(
-            f"{name} cannot take {size}x{size} input ({why}); the smallest size it accepts is "
-            f"{min_input_size(name)}x{min_input_size(name)}")
+        smallest = min_input_size(name)
+        raise InputSizeError(f"{name} cannot take {size}x{size} input ({why}); the smallest size it accepts is "
+                             f"{smallest}x{smallest}")
     accepted = inspect.signature(spec.builder).parameters
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

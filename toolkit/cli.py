@@ -67,12 +67,17 @@ def main() -> None:
     cli(obj={})
 
 
-def data_options(fn):
-    """--data-dir and --download, shared by every command that reads a dataset."""
-    fn = click.option("--download", is_flag=True,
-                      help="Fetch a missing dataset with torchvision (needs a network).")(fn)
+def data_dir_option(fn):
+    """--data-dir, shared by every command that reads a dataset."""
     return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
                         help="Data root (default: $VTK_DATA_DIR, else the per-user cache).")(fn)
+
+
+def data_options(fn):
+    """--data-dir and --download, for the commands that load a dataset by name."""
+    fn = click.option("--download", is_flag=True,
+                      help="Fetch a missing dataset with torchvision (needs a network).")(fn)
+    return data_dir_option(fn)
 
 
 def _emit_json(data) -> None:
@@ -128,8 +133,7 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
 
 # ---------------------------------------------------------------- datasets
 @cli.command()
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Data root (default: $VTK_DATA_DIR, else the per-user cache).")
+@data_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def datasets(data_dir: Path | None, as_json: bool) -> None:
     """Each dataset: whether and where it was found, split sizes, classes."""
@@ -195,7 +199,7 @@ class _Progress:
     """A tqdm bar within each epoch on a terminal; one plain line per epoch always."""
 
     def __init__(self, epochs: int | None = None):
-        self.bar, self.epochs = None, epochs
+        self.bar, self.epochs, self.tty = None, epochs, sys.stderr.isatty()
 
     def on_start(self, info: dict) -> None:
         cfg = info["config"]
@@ -205,7 +209,7 @@ class _Progress:
                   f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epochs from {info['start_epoch']}")
 
     def on_batch(self, i: int, n: int) -> None:
-        if not sys.stderr.isatty():
+        if not self.tty:
             return
         if self.bar is None:
             from tqdm import tqdm
@@ -334,9 +338,9 @@ def run_options(fn):
               help="Where the PNGs go (default: the run folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @run_options
-@data_options
+@data_dir_option
 def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
-          data_dir: Path | None, download: bool) -> None:
+          data_dir: Path | None) -> None:
     """Test accuracy of RUN (default: the latest), per class; confusion matrix and wrong answers as PNGs."""
     from toolkit.inspection import eval_run
     from toolkit.render import table
@@ -360,16 +364,19 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG (default: RUN/predictions.png).")
 @run_options
-@data_options
+@data_dir_option
 def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
-            data_dir: Path | None, download: bool) -> None:
+            data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
+    from toolkit.errors import RunError
     from toolkit.inspection import predict as predict_
-    from toolkit.rundir import META, load_run
-    from toolkit.config import runs_root
+    from toolkit.rundir import load_run, resolve_run
 
     def is_run(a: str) -> bool:
-        return (Path(a) / META).exists() or (runs_root(runs_dir) / a / META).exists()
+        try:
+            return bool(resolve_run(a, runs_dir))
+        except RunError:
+            return False
 
     run = args[0] if args and is_run(args[0]) else None
     images = [Path(a) for a in args[1 if run else 0:]]
@@ -402,10 +409,10 @@ def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir
               help="Output folder (default: RUN/exports).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @run_options
-@data_options
+@data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
            bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
-           data_dir: Path | None, download: bool) -> None:
+           data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
     from exporters import FORMATS, ExportOptions, export_run
     from toolkit.render import fmt_bytes, table
@@ -482,9 +489,9 @@ def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An earlier bench JSON: print the changes.")
 @run_options
-@data_options
+@data_dir_option
 def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
-          md_out, plot_out, compare_to, runs_dir, data_dir, download) -> None:
+          md_out, plot_out, compare_to, runs_dir, data_dir) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
     import os
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from toolkit.atomic import save_with
@@ -58,9 +58,8 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
     if path.exists():
         try:
             tensors = load_file(path)
-            with open(path, "rb") as f:  # metadata lives in the safetensors header
-                header_len = int.from_bytes(f.read(8), "little")
-                meta = json.loads(json.loads(f.read(header_len))["__metadata__"]["vtk"])
+            with safe_open(path, "pt") as f:
+                meta = json.loads(f.metadata()["vtk"])
             changed = _changed(meta["fingerprint"], current)
             if changed is None:
                 return tensors, meta["info"]
