@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from toolkit.data import Split
+from toolkit.fastpath import fast_kernels
 from toolkit.preprocess import Preprocess
 
 __all__ = ["logits_of", "EvalResult", "evaluate"]
@@ -20,8 +21,9 @@ def logits_of(model: nn.Module, prep: Preprocess, images: torch.Tensor, batch_si
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model(prep(images[i:i + batch_size]).contiguous(memory_format=memory_format)).float()
-                          for i in range(0, len(images), batch_size)])
+        with fast_kernels(model, enabled=images.device.type == "cpu"):
+            return torch.cat([model(prep(images[i:i + batch_size]).contiguous(memory_format=memory_format)).float()
+                              for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)
 

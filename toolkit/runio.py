@@ -13,6 +13,7 @@ import io
 import json
 import platform
 import time
+from importlib import metadata
 from pathlib import Path
 
 import torch
@@ -32,14 +33,20 @@ __all__ = ["RunWriter", "library_versions"]
 RESUME_WEIGHTS, RESUME_STATE = "resume.safetensors", "resume.pt"
 
 
-def library_versions() -> dict[str, str]:
-    import onnx
-    import onnxruntime
-    import torchvision
+def _installed(*distributions: str) -> str:
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
+
+def library_versions() -> dict[str, str]:
+    """Versions from package metadata: importing torchvision, onnx and ORT just to ask would add ~3 s."""
     return {"vtk": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "cuda": str(torch.version.cuda)}
+            "torchvision": _installed("torchvision"), "onnx": _installed("onnx"),
+            "onnxruntime": _installed("onnxruntime-gpu", "onnxruntime"), "cuda": str(torch.version.cuda)}
 
 
 class RunWriter:

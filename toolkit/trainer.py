@@ -32,6 +32,7 @@ from toolkit.config import TrainConfig
 from toolkit.data import Split, load_dataset
 from toolkit.errors import VtkError
 from toolkit.evaluate import logits_of
+from toolkit.fastpath import fast_kernels
 from toolkit.preprocess import Preprocess
 from toolkit.runio import RunWriter
 from toolkit.device import autocast_dtype, memory_format_for, resolve_device
@@ -241,39 +242,41 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: Path | None = None
                     "config": cfg, "start_epoch": state.epoch + 1})
     splits = {"train": train_raw, "val": val_split, "test": test_split}
     t_start = time.perf_counter()
+    fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/fastpath.py
     try:
-        while state.epoch < cfg.epochs:
-            t0 = time.perf_counter()
-            batches = _batches(train_split, cfg.batch_size, gen, aug, prep, memory_format)
-            train_loss, train_acc = _train_epoch(step_model, batches, steps, opt, sched, per_batch, loss_fn,
-                                                 amp, scaler, hooks, device)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = time.perf_counter() - t0
-            val_loss, val_acc = _val_metrics(model, prep, val_split, loss_fn, memory_format)
-            state.epoch += 1
-            row = {"epoch": state.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
-                   "val_acc": val_acc, "lr": opt.param_groups[0]["lr"], "seconds": seconds,
-                   "images_per_s": len(train_split) / seconds}
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                kept = writer.finish_diverged(state, model, prep, splits, memory_format)
-                raise TrainingDiverged(
-                    f"loss became {train_loss if not math.isfinite(train_loss) else val_loss} at epoch "
-                    f"{state.epoch}; {kept}. Lower --lr, or try --amp off")
-            state.history.append(row)
-            if _improved(cfg, row, state):
-                state.best_score = row["val_acc"] if cfg.monitor == "val_acc" else -row[cfg.monitor]
-                state.best_epoch, state.best_weights, state.stale_epochs = \
-                    state.epoch, copy.deepcopy(model.state_dict()), 0
-            else:
-                state.stale_epochs += 1
-            if sched is not None and not per_batch:
-                sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
-            writer.epoch(row)
-            hooks.on_epoch(row)
-            snapshot = _snapshot(model, opt, sched, gen, state)
-            if cfg.patience is not None and state.stale_epochs >= cfg.patience:
-                break
+        with fast_kernels(model, enabled=fast):
+            while state.epoch < cfg.epochs:
+                t0 = time.perf_counter()
+                batches = _batches(train_split, cfg.batch_size, gen, aug, prep, memory_format)
+                train_loss, train_acc = _train_epoch(step_model, batches, steps, opt, sched, per_batch, loss_fn,
+                                                     amp, scaler, hooks, device)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds = time.perf_counter() - t0
+                val_loss, val_acc = _val_metrics(model, prep, val_split, loss_fn, memory_format)
+                state.epoch += 1
+                row = {"epoch": state.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
+                       "val_acc": val_acc, "lr": opt.param_groups[0]["lr"], "seconds": seconds,
+                       "images_per_s": len(train_split) / seconds}
+                if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                    kept = writer.finish_diverged(state, model, prep, splits, memory_format)
+                    raise TrainingDiverged(
+                        f"loss became {train_loss if not math.isfinite(train_loss) else val_loss} at epoch "
+                        f"{state.epoch}; {kept}. Lower --lr, or try --amp off")
+                state.history.append(row)
+                if _improved(cfg, row, state):
+                    state.best_score = row["val_acc"] if cfg.monitor == "val_acc" else -row[cfg.monitor]
+                    state.best_epoch, state.best_weights, state.stale_epochs = \
+                        state.epoch, copy.deepcopy(model.state_dict()), 0
+                else:
+                    state.stale_epochs += 1
+                if sched is not None and not per_batch:
+                    sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
+                writer.epoch(row)
+                hooks.on_epoch(row)
+                snapshot = _snapshot(model, opt, sched, gen, state)
+                if cfg.patience is not None and state.stale_epochs >= cfg.patience:
+                    break
     except KeyboardInterrupt:
         writer.save_resume(snapshot)
         raise TrainingInterrupted(

@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from torchvision import datasets as tvd
 
 from toolkit.config import data_root
 from toolkit.data import sources
@@ -87,12 +86,12 @@ class _Source:
     read: Callable[[Path], tuple[dict, dict]]
 
 
-def _idx(cls) -> list[_Source]:
+def _idx(cls: str) -> list[_Source]:
     def present(root: Path) -> list[Path] | None:
         files = sources.idx_files(root, cls)
         return files if all(p.exists() for p in files) else None
 
-    return [_Source(f"{cls.__name__}/raw/*-ubyte (torchvision's {cls.__name__})", present,
+    return [_Source(f"{cls}/raw/*-ubyte (torchvision's {cls})", present,
                     lambda root: sources.read_idx_set(root, cls))]
 
 
@@ -113,11 +112,11 @@ def _cifar() -> list[_Source]:
     ]
 
 
-# name -> (ways to find it, torchvision class that can download it, or None)
-_SOURCES: dict[str, tuple[list[_Source], type | None]] = {
-    "mnist": (_idx(tvd.MNIST), tvd.MNIST),
-    "fashion-mnist": (_idx(tvd.FashionMNIST), tvd.FashionMNIST),
-    "cifar10": (_cifar(), tvd.CIFAR10),
+# name -> (ways to find it, the torchvision dataset class that can download it)
+_SOURCES: dict[str, tuple[list[_Source], str]] = {
+    "mnist": (_idx("MNIST"), "MNIST"),
+    "fashion-mnist": (_idx("FashionMNIST"), "FashionMNIST"),
+    "cifar10": (_cifar(), "CIFAR10"),
 }
 RGB_OF = {"mnist-rgb": "mnist", "fashion-mnist-rgb": "fashion-mnist"}
 DATASET_NAMES = [*_SOURCES, *RGB_OF, "imagefolder:PATH"]
@@ -132,7 +131,7 @@ def find_source(name: str, root: Path) -> tuple[_Source, list[Path]] | None:
 
 
 def _download(name: str, root: Path) -> None:
-    cls = _SOURCES[name][1]
+    cls = sources.torchvision_dataset(_SOURCES[name][1])
     try:
         for train in (True, False):
             cls(str(root), train=train, download=True)

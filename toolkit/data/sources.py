@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision import datasets as tvd
 
 from toolkit.atomic import atomic_dir
 from toolkit.config import cache_root
@@ -22,22 +21,31 @@ from toolkit.data.idx import check_pair
 from toolkit.data.splits import stratified_indices
 from toolkit.errors import DataError
 
-__all__ = ["idx_files", "read_idx_set", "read_cifar_pickles", "read_image_tree", "unpack_tarball"]
+__all__ = ["torchvision_dataset", "idx_files", "read_idx_set", "read_cifar_pickles", "read_image_tree", "unpack_tarball"]
 
 log = logging.getLogger("vtk")
 Decoded = tuple[dict[str, torch.Tensor], dict]
 
 
-def idx_files(root: Path, cls: type[tvd.MNIST]) -> list[Path]:
-    """The four raw IDX files torchvision's `cls` reads under `root`."""
-    raw = root / cls.__name__ / "raw"
+def torchvision_dataset(name: str) -> type:
+    """torchvision's dataset class `name`, imported on first use: importing torchvision costs ~2 s
+    (it pulls in torch._dynamo), and a cached dataset never needs it."""
+    from torchvision import datasets
+
+    return getattr(datasets, name)
+
+
+def idx_files(root: Path, name: str) -> list[Path]:
+    """The four raw IDX files torchvision's dataset class `name` reads under `root`."""
+    raw = root / name / "raw"
     return [raw / f"{split}-{kind}-idx{3 if kind == 'images' else 1}-ubyte"
             for split in ("train", "t10k") for kind in ("images", "labels")]
 
 
-def read_idx_set(root: Path, cls: type[tvd.MNIST]) -> Decoded:
+def read_idx_set(root: Path, name: str) -> Decoded:
     """MNIST-style IDX files through torchvision, each file checked first."""
-    files = idx_files(root, cls)
+    files = idx_files(root, name)
+    cls = torchvision_dataset(name)
     check_pair(files[0], files[1])
     check_pair(files[2], files[3])
     train, test = cls(str(root), train=True), cls(str(root), train=False)
@@ -49,7 +57,8 @@ def read_idx_set(root: Path, cls: type[tvd.MNIST]) -> Decoded:
 def read_cifar_pickles(root: Path) -> Decoded:
     """torchvision's pickled CIFAR-10 batches (`cifar-10-batches-py`)."""
     try:
-        train, test = tvd.CIFAR10(str(root), train=True), tvd.CIFAR10(str(root), train=False)
+        cifar = torchvision_dataset("CIFAR10")
+        train, test = cifar(str(root), train=True), cifar(str(root), train=False)
     except RuntimeError as e:
         raise DataError(f"CIFAR-10 batches under {root / 'cifar-10-batches-py'} are damaged ({e}); "
                         f"delete the folder and use --download, or point --data-dir elsewhere") from None
@@ -113,7 +122,7 @@ def _decode_folder(folder: Path, size: tuple[int, int, int] | None = None):
     the tree is grey (C=1) only when every image is grey.
     """
     try:
-        tree = tvd.ImageFolder(str(folder), loader=_open_image,
+        tree = torchvision_dataset("ImageFolder")(str(folder), loader=_open_image,
                                is_valid_file=lambda p: not Path(p).name.startswith("."))
     except FileNotFoundError as e:
         raise DataError(f"bad image tree at {folder}: {e} Every class needs a non-empty folder "
