@@ -43,11 +43,20 @@ def test_run_folder_holds_everything(small, tmp_path):
     recipe = model_spec("lenet5").recipe  # options not given come from the model's recipe; given ones win
     assert meta["config"]["optimizer"] == recipe["optimizer"] and meta["config"]["lr"] == 3e-3
     assert meta["config"]["label_smoothing"] == recipe["label_smoothing"]
+    assert meta["config"]["model_args"] == recipe["model_args"]
+    assert meta["model"]["kwargs"]["dropout"] == recipe["model_args"]["dropout"]
     assert meta["versions"]["torch"] == torch.__version__
     assert len((d / "metrics.csv").read_text().strip().splitlines()) == 3
     assert (tmp_path / "runs" / "latest").read_text().strip() == d.name
     run = load_run(runs_dir=tmp_path / "runs")  # latest, rebuilt from run.json + safetensors
     assert run.path == d and run.preprocess.pads == (0, 0, 0, 0)
+
+
+def test_model_arguments_given_override_the_recipes():
+    recipe = {"model_args": {"dropout": 0.0, "activation": "tanh"}}
+    cfg = TrainConfig(model="lenet5", model_args={"dropout": 0.3}).resolved(recipe, "fashion-mnist")
+    assert cfg.model_args == {"dropout": 0.3, "activation": "tanh"}
+    assert TrainConfig(model="lenet5").resolved({}, "mnist").model_args == {}
 
 
 def test_default_lenet5_pads_28_to_32(small):

@@ -85,11 +85,12 @@ class TrainConfig:
     runs_dir: str | None = None
 
     def resolved(self, recipe: dict[str, Any], default_dataset: str) -> "TrainConfig":
-        """Fill every `None` from the model's recipe (then from the generic defaults)."""
+        """Fill every `None` from the model's recipe (then from the generic defaults); model arguments
+        given here override the recipe's."""
         generic = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "optimizer": "adam", "weight_decay": 0.0,
                    "schedule": "onecycle", "augment": True, "label_smoothing": 0.0, "dataset": default_dataset}
         fill = {k: recipe.get(k, generic[k]) for k in generic if getattr(self, k) is None}
-        return replace(self, **fill)
+        return replace(self, **fill, model_args=recipe.get("model_args", {}) | self.model_args)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"class_weights": {str(k): v for k, v in self.class_weights.items()}}
