@@ -44,15 +44,21 @@ def _pairs(v) -> tuple:
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
+def _corners(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The four positions of every 2x2 window, in ATen's scan order, as strided views (odd edges dropped)."""
+    h2, w2 = x.shape[-2] // 2, x.shape[-1] // 2
+    v = x[..., :2 * h2, :2 * w2]
+    return v[..., 0::2, 0::2], v[..., 0::2, 1::2], v[..., 1::2, 0::2], v[..., 1::2, 1::2]
+
+
 class _MaxPool2x2(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        h2, w2 = x.shape[-2] // 2, x.shape[-1] // 2
-        v = x[..., :2 * h2, :2 * w2]
-        a, b, c, d = v[..., 0::2, 0::2], v[..., 0::2, 1::2], v[..., 1::2, 0::2], v[..., 1::2, 1::2]
+        a, b, c, d = _corners(x)
         ab, cd = torch.maximum(a, b), torch.maximum(c, d)
         out = torch.maximum(ab, cd)
         if ctx.needs_input_grad[0]:
+            h2, w2 = out.shape[-2:]
             w = x.shape[-1]  # indices are flat positions in the whole (uncropped) H x W plane, as ATen's
             base = (torch.arange(h2, device=x.device) * 2 * w)[:, None] + torch.arange(w2, device=x.device) * 2
             ctx.save_for_backward(x, base + torch.where(cd > ab, (d > c) + w, (b > a).long()))
@@ -73,10 +79,8 @@ WGRAD_MAX_SIDE = 10         # output maps up to this side take the convolution-s
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
     """`F.max_pool2d(x, 2)` for (N, C, H, W) input, same values and same gradient."""
     if not (torch.is_grad_enabled() and x.requires_grad):
-        h2, w2 = x.shape[-2] // 2, x.shape[-1] // 2
-        v = x[..., :2 * h2, :2 * w2]
-        return torch.maximum(torch.maximum(v[..., 0::2, 0::2], v[..., 0::2, 1::2]),
-                             torch.maximum(v[..., 1::2, 0::2], v[..., 1::2, 1::2]))
+        a, b, c, d = _corners(x)
+        return torch.maximum(torch.maximum(a, b), torch.maximum(c, d))
     return _MaxPool2x2.apply(x)
 
 

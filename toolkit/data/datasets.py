@@ -86,13 +86,13 @@ class _Source:
     read: Callable[[Path], tuple[dict, dict]]
 
 
-def _idx(cls: str) -> list[_Source]:
+def _idx(tv_name: str) -> list[_Source]:
     def present(root: Path) -> list[Path] | None:
-        files = sources.idx_files(root, cls)
+        files = sources.idx_files(root, tv_name)
         return files if all(p.exists() for p in files) else None
 
-    return [_Source(f"{cls}/raw/*-ubyte (torchvision's {cls})", present,
-                    lambda root: sources.read_idx_set(root, cls))]
+    return [_Source(f"{tv_name}/raw/*-ubyte (torchvision's {tv_name})", present,
+                    lambda root: sources.read_idx_set(root, tv_name))]
 
 
 def _cifar() -> list[_Source]:
