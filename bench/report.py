@@ -7,8 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from toolkit.atomic import write_text
-from toolkit.errors import VtkError
+from vtk_vision.core.atomic import write_text
+from vtk_vision.core.errors import VtkError
 
 __all__ = ["COLUMNS", "table_rows", "to_csv", "to_markdown", "plot", "compare"]
 
@@ -65,7 +65,7 @@ def to_markdown(report: dict, path: Path) -> None:
 
 
 def plot(report: dict, path: Path) -> None:
-    from toolkit.plots import plt, save_figure
+    from vtk_vision.present.plots import plt, save_figure
 
     fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
     series: dict[str, list] = {}

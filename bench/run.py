@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from bench.environment import environment
-from bench.runtimes import PROVIDERS, RUNTIMES, Runner, cuda_problem, make_runner
-from bench.timing import measure
-from exporters import ExportOptions, artifact_name, export_model, run_info
-from toolkit.errors import ProviderError, VtkError
+from vtk_vision.bench.environment import environment
+from vtk_vision.bench.runtimes import PROVIDERS, RUNTIMES, Runner, cuda_problem, make_runner
+from vtk_vision.bench.timing import measure
+from vtk_vision.exporters import ExportOptions, artifact_name, export_model, run_info
+from vtk_vision.core.errors import ProviderError, VtkError
 
 __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
 
@@ -154,7 +154,7 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
 def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Benchmark every runtime x provider x batch size; return the report (rows, environment, reference)."""
-    from toolkit.data import load_dataset
+    from vtk_vision.data import load_dataset
 
     unknown = sorted(set(opts.runtimes) - set(RUNTIMES))
     if unknown:

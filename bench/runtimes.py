@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit.errors import ProviderError
+from vtk_vision.core.errors import ProviderError
 
 __all__ = ["RUNTIMES", "PROVIDERS", "Runner", "make_runner", "cuda_problem"]
 
@@ -138,7 +138,7 @@ def make_runner(runtime: str, provider: str, *, model: torch.nn.Module | None = 
     if provider == "cuda" and (why := cuda_problem()) is not None:
         raise ProviderError(why)
     if runtime == "torchscript":
-        from exporters.torchscript_format import quiet_jit
+        from vtk_vision.exporters.torchscript_format import quiet_jit
 
         with quiet_jit():  # map_location moves frozen constants too, which .to() would not
             module = torch.jit.load(str(artifact), map_location=map_location)

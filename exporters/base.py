@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toolkit.preprocess import Preprocess
+from vtk_vision.core.preprocess import Preprocess
 
 __all__ = ["Exportable", "ExportOptions", "ExportResult", "input_spec"]
 

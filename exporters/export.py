@@ -18,12 +18,12 @@ from types import ModuleType
 
 import torch
 
-from exporters import onnx_format, pt2_format, torchscript_format
-from exporters.base import Exportable, ExportOptions, ExportResult, file_size, input_spec
-from exporters.validate import validate
-from toolkit.atomic import atomic_path, write_json
-from toolkit.errors import ExportError, UnknownNameError, ValidationError, VtkError
-from toolkit.preprocess import Preprocess
+from vtk_vision.exporters import onnx_format, pt2_format, torchscript_format
+from vtk_vision.exporters.base import Exportable, ExportOptions, ExportResult, file_size, input_spec
+from vtk_vision.exporters.validate import validate
+from vtk_vision.core.atomic import atomic_path, write_json
+from vtk_vision.core.errors import ExportError, UnknownNameError, ValidationError, VtkError
+from vtk_vision.core.preprocess import Preprocess
 
 __all__ = ["FORMATS", "export_model", "export_run", "artifact_name", "read_artifact_metadata", "run_info"]
 
@@ -115,7 +115,7 @@ def run_info(run) -> dict:
 def export_run(run, formats: list[str], out_dir: Path | None = None, opts: ExportOptions = ExportOptions(),
                data_dir: str | None = None) -> tuple[Path, list[ExportResult]]:
     """Export a run in each format (one failing format does not stop the others); write export.json."""
-    from toolkit.data import load_dataset
+    from vtk_vision.data import load_dataset
 
     out_dir = Path(out_dir) if out_dir else run.path / "exports"
     ds = load_dataset(run.meta["data"]["name"], data_dir)

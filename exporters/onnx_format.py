@@ -16,8 +16,8 @@ import numpy as np
 import onnx
 import torch
 
-from exporters.base import ExportOptions
-from toolkit.errors import ExportError
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.core.errors import ExportError
 
 __all__ = ["write", "load", "embed", "read_metadata"]
 

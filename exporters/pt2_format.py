@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from exporters.base import ExportOptions
-from toolkit.atomic import write_text
-from toolkit.errors import ExportError
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.core.atomic import write_text
+from vtk_vision.core.errors import ExportError
 
 __all__ = ["write", "load", "embed", "read_metadata"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from exporters.base import ExportOptions
-from toolkit.errors import ExportError
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.core.errors import ExportError
 
 __all__ = ["write", "load", "embed", "read_metadata", "quiet_jit"]
 

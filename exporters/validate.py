@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from exporters.base import ExportOptions, ExportResult
+from vtk_vision.exporters.base import ExportOptions, ExportResult
 
 __all__ = ["compare", "validate"]
 

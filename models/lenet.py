@@ -11,9 +11,9 @@ vtk's default is 32x32 with 28x28 images zero-padded by 2 pixels, as in the pape
 
 from torch import nn
 
-from models.registry import register_model
-from models.shapes import Conv, Pool, checker, trace
-from toolkit.errors import VtkError
+from vtk_vision.models.registry import register_model
+from vtk_vision.models.shapes import Conv, Pool, checker, trace
+from vtk_vision.core.errors import VtkError
 
 __all__ = ["LeNet5", "lenet5"]
 

@@ -6,8 +6,8 @@ input size: 784 inputs at 28x28 (the tutorials' MNIST setting).
 
 from torch import nn
 
-from models.registry import register_model
-from toolkit.errors import VtkError
+from vtk_vision.models.registry import register_model
+from vtk_vision.core.errors import VtkError
 
 __all__ = ["linear", "mlp", "dnn", "deep_mlp"]
 

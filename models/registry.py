@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from toolkit.errors import InputSizeError, UnknownNameError, VtkError
+from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
 
 __all__ = ["ModelInfo", "register_model", "create_model", "list_models", "model_spec",
            "min_input_size", "ModelSpec"]
@@ -119,4 +119,4 @@ def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.
 def _load_builtin() -> None:
     # Importing the model files registers them; done lazily so that importing
     # the registry alone stays cheap and free of import cycles.
-    from models import lenet, mlp, vgg  # noqa: F401
+    from vtk_vision.models import lenet, mlp, vgg  # noqa: F401

@@ -6,8 +6,8 @@ rather than losing the border row at 28x28).
 
 from torch import nn
 
-from models.registry import register_model
-from models.shapes import Conv, Pool, checker, trace
+from vtk_vision.models.registry import register_model
+from vtk_vision.models.shapes import Conv, Pool, checker, trace
 
 __all__ = ["vgg3", "vgg_cifar"]
 

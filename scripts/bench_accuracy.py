@@ -41,7 +41,7 @@ def main() -> None:
     for model, dataset, extra, target in TARGETS:
         if wanted and model not in wanted and f"{model}:{dataset}" not in wanted:
             continue
-        cmd = [sys.executable, "-m", "toolkit.cli", "train", model, "--dataset", dataset, *extra]
+        cmd = [sys.executable, "-m", "vtk_vision.cli", "train", model, "--dataset", dataset, *extra]
         note = ""
         if model == "vgg_cifar" and not gpu:
             cmd += ["--epochs", str(args.cpu_epochs_cifar)]

@@ -10,12 +10,9 @@ touches every page of both splits: the time is for data really in memory.
 
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def touch(ds) -> int:
@@ -25,7 +22,7 @@ def touch(ds) -> int:
 
 def main() -> None:
     os.environ["VTK_CACHE_DIR"] = tempfile.mkdtemp(prefix="vtk-bench-cache-")
-    from toolkit.data import load_dataset
+    from vtk_vision.data import load_dataset
 
     print(f"{'dataset':<16}{'first load (s)':>16}{'cached load (s)':>17}{'speed-up':>10}")
     for name in ("mnist", "fashion-mnist", "cifar10"):

@@ -13,16 +13,14 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.runtimes import make_runner  # noqa: E402
-from bench.timing import measure  # noqa: E402
-from toolkit.rundir import load_run  # noqa: E402
+from vtk_vision.bench.runtimes import make_runner
+from vtk_vision.bench.timing import measure
+from vtk_vision.runs.folder import load_run
 
 
 def bare_loop(sess, feed, out, seconds: float) -> float:

@@ -21,20 +21,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from models import create_model  # noqa: E402
-from toolkit.config import TrainConfig, data_root  # noqa: E402
-from toolkit.data import load_dataset  # noqa: E402
-from toolkit.data.splits import stratified_indices  # noqa: E402
-from toolkit.fastpath import fast_kernels  # noqa: E402
-from toolkit.trainer import fit  # noqa: E402
+from vtk_vision.models import create_model
+from vtk_vision.training.config import TrainConfig, data_root
+from vtk_vision.data import load_dataset
+from vtk_vision.data.splits import stratified_indices
+from vtk_vision.core.fastpath import fast_kernels
+from vtk_vision.training.trainer import fit
 
 
 def tutorial_epoch(indices: torch.Tensor) -> float:
@@ -115,7 +111,7 @@ def main() -> None:
     if args.full:
         env = os.environ | {"VTK_RUNS_DIR": runs}
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "toolkit.cli", "train", "lenet5"], env=env, check=True)
+        subprocess.run([sys.executable, "-m", "vtk_vision.cli", "train", "lenet5"], env=env, check=True)
         print(f"default `vtk train lenet5`: {time.perf_counter() - t0:.1f} s wall, whole command")
 
 

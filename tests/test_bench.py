@@ -10,12 +10,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench.run import BenchOptions, bench_run, resolve_providers
-from bench.runtimes import make_runner
-from bench.timing import Latency, measure
-from toolkit.cli import cli
-from toolkit.errors import ProviderError
-from toolkit.rundir import load_run
+from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
+from vtk_vision.bench.runtimes import make_runner
+from vtk_vision.bench.timing import Latency, measure
+from vtk_vision.cli import cli
+from vtk_vision.core.errors import ProviderError
+from vtk_vision.runs.folder import load_run
 
 NO_GPU = not torch.cuda.is_available()
 
@@ -45,9 +45,9 @@ def test_gpu_provider_without_gpu_is_refused_up_front(provider):
 @pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
 def test_ort_cuda_session_never_falls_back_to_cpu(tmp_path, monkeypatch):
     """Even past vtk's own GPU check, ORT's CUDA session must raise rather than run on CPU."""
-    from exporters import export_model
-    from models import create_model
-    from toolkit.preprocess import Preprocess
+    from vtk_vision.exporters import export_model
+    from vtk_vision.models import create_model
+    from vtk_vision.core.preprocess import Preprocess
 
     model = create_model("linear").eval()
     prep = Preprocess((0.5,), (0.5,), (1, 28, 28), (1, 28, 28))
@@ -55,7 +55,7 @@ def test_ort_cuda_session_never_falls_back_to_cpu(tmp_path, monkeypatch):
     export_model(model, prep, "onnx", tmp_path, torch.randint(0, 255, (8, 1, 28, 28), dtype=torch.uint8),
                  None, info)
     assert "CUDAExecutionProvider" in ort.get_available_providers()  # listed though there is no GPU
-    monkeypatch.setattr("bench.runtimes.cuda_problem", lambda: None)
+    monkeypatch.setattr("vtk_vision.bench.runtimes.cuda_problem", lambda: None)
     with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
         make_runner("onnx", "cuda", artifact=tmp_path / "model.onnx")
 
@@ -83,7 +83,7 @@ def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, sh
     onnx_row = next(r for r in rows if r["runtime"] == "onnx")
     assert onnx_row["active_providers"][0] == "CPUExecutionProvider" and onnx_row["size_bytes"] > 0
     # an independent ONNX Runtime client on the same test split, to the last image
-    from toolkit.data import load_dataset
+    from vtk_vision.data import load_dataset
     run = load_run(run_dir)
     ds = load_dataset("fashion-mnist", shared_data)
     x = run.preprocess(ds.test.images).numpy()

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from toolkit.cli import cli
+from vtk_vision.cli import cli
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import torch
 from click.testing import CliRunner
 
 from tests.data_fakes import fake_mnist, fake_tree, write_idx
-from toolkit.cli import cli
-from toolkit.data import load_dataset
-from toolkit.errors import DataError, UnknownNameError
+from vtk_vision.cli import cli
+from vtk_vision.data import load_dataset
+from vtk_vision.core.errors import DataError, UnknownNameError
 
 MNIST_TRAIN = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -69,7 +69,7 @@ def test_second_load_comes_from_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("VTK_CACHE_DIR", str(tmp_path / "cache"))
     first = load_dataset("mnist", root)
     calls = []
-    monkeypatch.setattr("toolkit.data.sources.read_idx_set", lambda *a: calls.append(a))
+    monkeypatch.setattr("vtk_vision.data.sources.read_idx_set", lambda *a: calls.append(a))
     second = load_dataset("mnist", root)
     assert calls == [] and torch.equal(first.train.images, second.train.images)
 

@@ -12,12 +12,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
-from exporters import onnx_format
-from models import create_model, list_models
-from toolkit.cli import cli
-from toolkit.errors import ExportError, ValidationError
-from toolkit.preprocess import Preprocess
+from vtk_vision.exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
+from vtk_vision.exporters import onnx_format
+from vtk_vision.models import create_model, list_models
+from vtk_vision.cli import cli
+from vtk_vision.core.errors import ExportError, ValidationError
+from vtk_vision.core.preprocess import Preprocess
 
 
 def _setup(name: str, n: int = 40):
@@ -128,7 +128,7 @@ def test_trained_run_all_formats_keep_accuracy(trained, shared_data):
     record = json.loads((run_dir / "exports" / "export.json").read_text())
     assert set(record["artifacts"]) == {"model.onnx", "model.torchscript", "model.pt2"}
     # an independent ONNX Runtime client, fed as the metadata says, gets the same accuracy
-    from toolkit.data import load_dataset
+    from vtk_vision.data import load_dataset
     meta = onnx_format.read_metadata(run_dir / "exports" / "model.onnx")
     pre = json.loads(meta["vtk"])["preprocess"]
     ds = load_dataset("fashion-mnist", shared_data)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import create_model
-from toolkit.fastpath import conv2d_fast_wgrad, fast_kernels, max_pool_2x2
+from vtk_vision.models import create_model
+from vtk_vision.core.fastpath import conv2d_fast_wgrad, fast_kernels, max_pool_2x2
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 28, 28), (2, 5, 13, 13), (3, 2, 10, 7)])

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from models import create_model, list_models, min_input_size
-from toolkit.errors import InputSizeError, UnknownNameError, VtkError
+from vtk_vision.models import create_model, list_models, min_input_size
+from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
 
 
 def n_params(model) -> int:

@@ -9,13 +9,13 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from models import model_spec
-from toolkit.cli import cli
-from toolkit.config import TrainConfig
-from toolkit.errors import DataError
-from toolkit.rundir import load_run
-from toolkit.train_options import parse_class_weights
-from toolkit.trainer import Hooks, TrainingDiverged, TrainingInterrupted, _loss_fn, fit
+from vtk_vision.models import model_spec
+from vtk_vision.cli import cli
+from vtk_vision.training.config import TrainConfig
+from vtk_vision.core.errors import DataError
+from vtk_vision.runs.folder import load_run
+from vtk_vision.cli.train_options import parse_class_weights
+from vtk_vision.training.trainer import Hooks, TrainingDiverged, TrainingInterrupted, _loss_fn, fit
 
 
 @pytest.fixture
@@ -125,7 +125,7 @@ def test_nan_loss_stops_and_keeps_best(small):
             with torch.no_grad():
                 model_param.fill_(float("nan"))
 
-    import toolkit.trainer as t
+    import vtk_vision.training.trainer as t
     orig = t._optimizer
 
     def spy(cfg, model):

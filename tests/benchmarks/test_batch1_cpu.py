@@ -9,10 +9,10 @@ validated) into a temporary folder by the same code `vtk export` uses.
 import pytest
 import torch
 
-from bench.runtimes import RUNTIMES, make_runner
-from exporters import FORMATS, export_model
-from models import create_model
-from toolkit.preprocess import Preprocess
+from vtk_vision.bench.runtimes import RUNTIMES, make_runner
+from vtk_vision.exporters import FORMATS, export_model
+from vtk_vision.models import create_model
+from vtk_vision.core.preprocess import Preprocess
 
 
 @pytest.fixture(scope="module")

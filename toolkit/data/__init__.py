@@ -1,5 +1,5 @@
-"""Datasets as cached, device-ready uint8 tensors (see `toolkit.data.datasets`)."""
+"""Datasets as cached, device-ready uint8 tensors (see `vtk_vision.data.datasets`)."""
 
-from toolkit.data.datasets import DATASET_NAMES, Dataset, Split, load_dataset
+from vtk_vision.data.datasets import DATASET_NAMES, Dataset, Split, load_dataset
 
 __all__ = ["DATASET_NAMES", "Dataset", "Split", "load_dataset"]

@@ -20,8 +20,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from toolkit.atomic import save_with
-from toolkit.config import cache_root
+from vtk_vision.core.atomic import save_with
+from vtk_vision.core.paths import cache_root
 
 __all__ = ["fingerprint", "cached"]
 

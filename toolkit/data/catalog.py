@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from toolkit.data.datasets import RGB_OF, load_dataset
-from toolkit.errors import DataError
+from vtk_vision.data.datasets import RGB_OF, load_dataset
+from vtk_vision.core.errors import DataError
 
 __all__ = ["survey"]
 

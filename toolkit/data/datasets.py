@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from toolkit.config import data_root
-from toolkit.data import sources
-from toolkit.data.cache import cached
-from toolkit.data.splits import stratified_indices
-from toolkit.errors import DataError, UnknownNameError
+from vtk_vision.core.paths import data_root
+from vtk_vision.data import sources
+from vtk_vision.data.cache import cached
+from vtk_vision.data.splits import stratified_indices
+from vtk_vision.core.errors import DataError, UnknownNameError
 
 __all__ = ["Split", "Dataset", "load_dataset", "DATASET_NAMES", "find_source"]
 

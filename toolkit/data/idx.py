@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from toolkit.errors import DataError
+from vtk_vision.core.errors import DataError
 
 __all__ = ["idx_shape", "check_pair"]
 

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from toolkit.atomic import atomic_dir
-from toolkit.config import cache_root
-from toolkit.data.idx import check_pair
-from toolkit.data.splits import stratified_indices
-from toolkit.errors import DataError
+from vtk_vision.core.atomic import atomic_dir
+from vtk_vision.core.paths import cache_root
+from vtk_vision.data.idx import check_pair
+from vtk_vision.data.splits import stratified_indices
+from vtk_vision.core.errors import DataError
 
 __all__ = ["torchvision_dataset", "idx_files", "read_idx_set", "read_cifar_pickles", "read_image_tree", "unpack_tarball"]
 

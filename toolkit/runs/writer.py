@@ -1,6 +1,6 @@
 """Writing a run folder while training: run.json, metrics, TensorBoard, resume, final weights.
 
-Every file goes through `toolkit.atomic`, and run.json carries a `status`
+Every file goes through `vtk_vision.core.atomic`, and run.json carries a `status`
 ("running", "interrupted", "diverged", "complete"): a later command never takes
 a half-finished run for a good one, and `runs/latest` only ever points at a
 complete run.
@@ -19,14 +19,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from toolkit import __version__
-from toolkit.atomic import save_with, write_json, write_text
-from toolkit.config import TrainConfig
-from toolkit.data import Dataset, Split
-from toolkit.errors import RunError
-from toolkit.evaluate import logits_of
-from toolkit.preprocess import Preprocess
-from toolkit.rundir import META, WEIGHTS, new_run_dir, save_weights, set_latest
+from vtk_vision import __version__
+from vtk_vision.core.atomic import save_with, write_json, write_text
+from vtk_vision.training.config import TrainConfig
+from vtk_vision.data import Dataset, Split
+from vtk_vision.core.errors import RunError
+from vtk_vision.core.inference import logits_of
+from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.runs.folder import META, WEIGHTS, new_run_dir, save_weights, set_latest
 
 __all__ = ["RunWriter", "library_versions"]
 
@@ -129,7 +129,7 @@ class RunWriter:
     def finish(self, state, model, prep: Preprocess, splits: dict[str, Split], memory_format,
                wall_s: float, status: str = "complete") -> dict:
         """Final weights, per-split accuracy, curves; then run.json says `status`."""
-        from toolkit.plots import curves
+        from vtk_vision.present.plots import curves
 
         save_weights(self.path / WEIGHTS, model)
         accuracy = {}

@@ -1,7 +1,7 @@
 """One family of exceptions for everything a user can get wrong.
 
 Library code raises these with a message that says what was wrong and what to
-do; `toolkit.cli` turns them into one line on stderr and exit code 1. Anything
+do; `vtk_vision.cli` turns them into one line on stderr and exit code 1. Anything
 else escaping is a bug in vtk and keeps its traceback.
 """
 

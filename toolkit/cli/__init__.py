@@ -16,8 +16,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from toolkit import __version__
-from toolkit.errors import VtkError
+from vtk_vision import __version__
+from vtk_vision.core.errors import VtkError
 
 # Piped output gets wide tables rather than rich's 80-column default, so nothing is cut.
 console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -89,8 +89,8 @@ def _emit_json(data) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models(as_json: bool) -> None:
     """List the model zoo: input shape, parameters, default dataset."""
-    from models import create_model, list_models, model_spec
-    from toolkit.render import fmt_int, table
+    from vtk_vision.models import create_model, list_models, model_spec
+    from vtk_vision.present.tables import fmt_int, table
 
     rows = []
     for name in list_models():
@@ -115,8 +115,8 @@ def models(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool) -> None:
     """torchinfo table of MODEL for each input size, then one comparison line per size."""
-    from toolkit.render import fmt_int, table
-    from toolkit.summary import summarize
+    from vtk_vision.present.tables import fmt_int, table
+    from vtk_vision.inspection.summary import summarize
 
     # Check every size before printing anything, so an error is the only output.
     results = [summarize(model, s, depth=depth) for s in (input_sizes or (None,))]
@@ -137,8 +137,8 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def datasets(data_dir: Path | None, as_json: bool) -> None:
     """Each dataset: whether and where it was found, split sizes, classes."""
-    from toolkit.data.catalog import survey
-    from toolkit.render import table
+    from vtk_vision.data.catalog import survey
+    from vtk_vision.present.tables import table
 
     rows = survey(data_dir)
     if as_json:
@@ -165,8 +165,8 @@ def show(dataset: str, split: str, n: int, seed: int, out: Path, data_dir: Path 
     """Write a PNG grid of DATASET samples with their class names."""
     import torch
 
-    from toolkit.data import load_dataset
-    from toolkit.plots import image_grid
+    from vtk_vision.data import load_dataset
+    from vtk_vision.present.plots import image_grid
 
     ds = load_dataset(dataset, data_dir, download)
     part = getattr(ds, split)
@@ -178,9 +178,9 @@ def show(dataset: str, split: str, n: int, seed: int, out: Path, data_dir: Path 
 
 
 # ---------------------------------------------------------------- train
-def train_options(sweep: bool):
+def with_train_options(sweep: bool):
     """Attach every TRAIN_OPTIONS entry: typed for `train`, as comma lists for `sweep`."""
-    from toolkit.train_options import TRAIN_OPTIONS
+    from vtk_vision.cli.train_options import TRAIN_OPTIONS
 
     def wrap(fn):
         for opt in reversed(TRAIN_OPTIONS):
@@ -226,7 +226,7 @@ class _Progress:
 
 
 def _fit(config, resume=None) -> dict:
-    from toolkit.trainer import Hooks, TrainingInterrupted, fit
+    from vtk_vision.training.trainer import Hooks, TrainingInterrupted, fit
 
     progress = _Progress()
     try:
@@ -248,7 +248,7 @@ def _fit(config, resume=None) -> dict:
 @click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run folder.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where run folders go "
               "(default: $VTK_RUNS_DIR, else ./runs).")
-@train_options(sweep=False)
+@with_train_options(sweep=False)
 @data_options
 def train(model: str | None, resume: Path | None, runs_dir: Path | None, data_dir: Path | None,
           download: bool, **options) -> None:
@@ -259,9 +259,9 @@ def train(model: str | None, resume: Path | None, runs_dir: Path | None, data_di
     """
     import json as _json
 
-    from toolkit.config import TrainConfig
-    from toolkit.rundir import META, resolve_run
-    from toolkit.train_options import to_config_kwargs
+    from vtk_vision.training.config import TrainConfig
+    from vtk_vision.runs.folder import META, resolve_run
+    from vtk_vision.cli.train_options import to_config_kwargs
 
     if resume is not None:
         given = [k for k, v in options.items() if v is not None]
@@ -282,7 +282,7 @@ def train(model: str | None, resume: Path | None, runs_dir: Path | None, data_di
 @cli.command()
 @click.argument("model")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), help="Where run folders go.")
-@train_options(sweep=True)
+@with_train_options(sweep=True)
 @data_options
 def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bool, **lists) -> None:
     """Train MODEL once per combination of comma-separated option values; best by validation accuracy.
@@ -292,10 +292,10 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
     """
     import itertools
 
-    from toolkit.config import TrainConfig
-    from toolkit.render import table
-    from toolkit.rundir import set_latest
-    from toolkit.train_options import TRAIN_OPTIONS, to_config_kwargs
+    from vtk_vision.training.config import TrainConfig
+    from vtk_vision.present.tables import table
+    from vtk_vision.runs.folder import set_latest
+    from vtk_vision.cli.train_options import TRAIN_OPTIONS, to_config_kwargs
 
     by_field = {o.field: o for o in TRAIN_OPTIONS}
     grid: dict[str, list] = {}
@@ -342,9 +342,9 @@ def run_options(fn):
 def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
           data_dir: Path | None) -> None:
     """Test accuracy of RUN (default: the latest), per class; confusion matrix and wrong answers as PNGs."""
-    from toolkit.inspection import eval_run
-    from toolkit.render import table
-    from toolkit.rundir import load_run
+    from vtk_vision.inspection.evaluate import eval_run
+    from vtk_vision.present.tables import table
+    from vtk_vision.runs.folder import load_run
 
     r = load_run(run, runs_dir)
     res = eval_run(r, out_dir or r.path, str(data_dir) if data_dir else None)
@@ -368,9 +368,9 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
 def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
             data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
-    from toolkit.errors import RunError
-    from toolkit.inspection import predict as predict_
-    from toolkit.rundir import load_run, resolve_run
+    from vtk_vision.core.errors import RunError
+    from vtk_vision.inspection.predict import predict as predict_
+    from vtk_vision.runs.folder import load_run, resolve_run
 
     def is_run(a: str) -> bool:
         try:
@@ -414,9 +414,9 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
            bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
            data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
-    from exporters import FORMATS, ExportOptions, export_run
-    from toolkit.render import fmt_bytes, table
-    from toolkit.rundir import load_run
+    from vtk_vision.exporters import FORMATS, ExportOptions, export_run
+    from vtk_vision.present.tables import fmt_bytes, table
+    from vtk_vision.runs.folder import load_run
 
     if opset is not None and fmt not in ("onnx", "all"):
         raise click.UsageError("--opset applies to --format onnx only")
@@ -459,7 +459,7 @@ def _int_list(ctx, param, value: str) -> tuple[int, ...]:
 
 
 def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
-    from bench.runtimes import RUNTIMES
+    from vtk_vision.bench.runtimes import RUNTIMES
 
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [n for n in names if n not in RUNTIMES]
@@ -495,11 +495,11 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
     """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
     import os
 
-    from bench.report import COLUMNS, compare, plot, table_rows, to_csv, to_markdown
-    from bench.run import BenchOptions, bench_run, resolve_providers
-    from toolkit.atomic import write_json
-    from toolkit.render import table
-    from toolkit.rundir import load_run
+    from vtk_vision.bench.report import COLUMNS, compare, plot, table_rows, to_csv, to_markdown
+    from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
+    from vtk_vision.core.atomic import write_json
+    from vtk_vision.present.tables import table
+    from vtk_vision.runs.folder import load_run
 
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     r = load_run(run, runs_dir)
@@ -511,7 +511,7 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
                         COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
                                                             "p99 ms", "images/s"}))
     console.print(f"times: {report['time_includes']}; images/s = batch / mean latency")
-    target = json_out or r.path / "bench.json"
+    target = json_out or r.path / "vtk_vision.bench.json"
     write_json(target, report)
     console.print(f"wrote {target}")
     for path, writer in ((csv_out, to_csv), (md_out, to_markdown), (plot_out, plot)):
@@ -524,6 +524,3 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
     if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
         raise VtkError("some rows failed; their reasons are in the table")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Tables for people: rich renderables built from vtk's result dataclasses.
 
-Kept apart from `toolkit.cli` so that the CLI only wires options to functions
+Kept apart from `vtk_vision.cli` so that the CLI only wires options to functions
 and prints what comes back.
 """
 

@@ -22,11 +22,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models import create_model
-from toolkit.atomic import save_with, write_text
-from toolkit.config import runs_root
-from toolkit.errors import RunError, VtkError
-from toolkit.preprocess import Preprocess
+from vtk_vision.models import create_model
+from vtk_vision.core.atomic import save_with, write_text
+from vtk_vision.core.paths import runs_root
+from vtk_vision.core.errors import RunError, VtkError
+from vtk_vision.core.preprocess import Preprocess
 
 __all__ = ["Run", "new_run_dir", "set_latest", "resolve_run", "load_run", "save_weights", "load_weights"]
 

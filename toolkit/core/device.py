@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from toolkit.errors import ProviderError
+from vtk_vision.core.errors import ProviderError
 
 __all__ = ["resolve_device", "autocast_dtype", "memory_format_for"]
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toolkit.errors import DataError
+from vtk_vision.core.errors import DataError
 
 __all__ = ["Preprocess"]
 

@@ -26,16 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import create_model, model_spec
-from toolkit.augment import Augment
-from toolkit.config import TrainConfig
-from toolkit.data import Split, load_dataset
-from toolkit.errors import VtkError
-from toolkit.evaluate import logits_of
-from toolkit.fastpath import fast_kernels
-from toolkit.preprocess import Preprocess
-from toolkit.runio import RunWriter
-from toolkit.device import autocast_dtype, memory_format_for, resolve_device
+from vtk_vision.models import create_model, model_spec
+from vtk_vision.training.augment import Augment
+from vtk_vision.training.config import TrainConfig
+from vtk_vision.data import Split, load_dataset
+from vtk_vision.core.errors import VtkError
+from vtk_vision.core.inference import logits_of
+from vtk_vision.core.fastpath import fast_kernels
+from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.runs.writer import RunWriter
+from vtk_vision.core.device import autocast_dtype, memory_format_for, resolve_device
 
 __all__ = ["fit", "Hooks", "FitResult", "TrainingInterrupted", "TrainingDiverged"]
 

@@ -16,9 +16,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from toolkit.atomic import save_with  # noqa: E402
+from vtk_vision.core.atomic import save_with  # noqa: E402
 
-__all__ = ["image_grid", "curves", "confusion", "save_figure", "plt"]
+__all__ = ["image_grid", "curves", "confusion", "save_figure", "short_label", "plt"]
+
+
+def short_label(name: str) -> str:
+    """A class name short enough for a figure: MNIST's \"7 - seven\" -> \"7\"."""
+    return name.split(" - ")[0] if " - " in name else name
 
 
 def save_figure(fig, path: str | Path) -> Path:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torchinfo
 
-from models import create_model
+from vtk_vision.models import create_model
 
 __all__ = ["SizeSummary", "summarize"]
 

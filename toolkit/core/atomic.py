@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from toolkit.errors import VtkError
+from vtk_vision.core.errors import VtkError
 
 __all__ = ["atomic_path", "write_text", "write_json", "save_with", "atomic_dir"]
 
