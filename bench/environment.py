@@ -37,7 +37,7 @@ def _gpu() -> dict | None:
 def environment(threads: int) -> dict:
     import onnxruntime as ort
 
-    from vtk_vision.runs.writer import library_versions
+    from vtk_vision.core.versions import library_versions
 
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": _cpu_model(),
             "cpu_count": os.cpu_count(), "threads": threads, "gpu": _gpu(),

@@ -7,10 +7,10 @@ import io
 import json
 from pathlib import Path
 
-from vtk_vision.core.atomic import write_text
+from vtk_vision.core.atomic import write_json, write_text
 from vtk_vision.core.errors import VtkError
 
-__all__ = ["COLUMNS", "table_rows", "to_csv", "to_markdown", "plot", "compare"]
+__all__ = ["COLUMNS", "table_rows", "to_csv", "to_markdown", "plot", "compare", "write_outputs"]
 
 COLUMNS = ["runtime", "provider", "batch", "status", "size", "accuracy", "Δ eager", "p50 ms", "p99 ms", "images/s"]
 
@@ -106,3 +106,15 @@ def compare(report: dict, old_path: Path) -> list[list[str]]:
                     f"{100 * (p_new / p_old - 1):+.1f}%", f"{t_old:,.0f}", f"{t_new:,.0f}",
                     f"{100 * (t_new / t_old - 1):+.1f}%"])
     return out
+
+
+def write_outputs(report: dict, json_path: Path, csv_path: Path | None = None, md_path: Path | None = None,
+                  plot_path: Path | None = None) -> list[Path]:
+    """The report as JSON (always) and as CSV, Markdown and a PNG plot where asked; the paths written."""
+    write_json(json_path, report)
+    written = [json_path]
+    for path, writer in ((csv_path, to_csv), (md_path, to_markdown), (plot_path, plot)):
+        if path:
+            writer(report, path)
+            written.append(path)
+    return written

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 
 from vtk_vision.bench.environment import environment
-from vtk_vision.bench.runtimes import PROVIDERS, RUNTIMES, Runner, cuda_problem, make_runner
 from vtk_vision.bench.timing import measure
-from vtk_vision.exporters import ExportOptions, artifact_name, export_model, run_info
+from vtk_vision.exporters import artifact_name, export_run, get_format, runtimes
+from vtk_vision.exporters.runner import PROVIDERS, Runner, cuda_problem
 from vtk_vision.core.errors import ProviderError, VtkError
 
 __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
@@ -30,13 +30,12 @@ __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUD
 TIME_INCLUDES = ("one call of the runtime on a batch already in place (device-resident on CUDA, via "
                  "ORT I/O binding for ONNX); excludes preprocessing and host<->device copies; CUDA "
                  "times end after the device has finished")
-ARTIFACT_RUNTIMES = {"torchscript", "onnx", "pt2"}
 
 
 @dataclass(frozen=True)
 class BenchOptions:
     providers: tuple[str, ...] = ("cpu",)
-    runtimes: tuple[str, ...] = RUNTIMES
+    runtimes: tuple[str, ...] = tuple(runtimes())
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
     min_iters: int = 50
@@ -88,17 +87,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _artifacts(run, runtimes: tuple[str, ...], images, labels, progress) -> dict[str, Path]:
-    """The run's plain (float-input, dynamic-batch) artifacts, exporting what is missing."""
-    folder = run.path / "exports"
+def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[str, Path]:
+    """The run's plain (float-input, dynamic-batch) artifacts; missing ones are exported, validated and
+    recorded in export.json like any other."""
     found = {}
-    info = run_info(run)
-    for rt in sorted(ARTIFACT_RUNTIMES & set(runtimes)):
-        path = folder / artifact_name(rt, baked=False)
-        if not path.exists():
-            progress(f"exporting {rt} (missing from {folder})")
-            export_model(run.model, run.preprocess, rt, folder, images, labels, info, ExportOptions())
-        found[rt] = path
+    formats = [f for f in wanted if get_format(f).has_file]
+    missing = [f for f in formats if not (run.folder.exports_dir / artifact_name(f, baked=False)).exists()]
+    if missing:
+        progress(f"exporting {', '.join(missing)} (missing from {run.folder.exports_dir})")
+        export_run(run, missing, images=images, labels=labels, written_by="vtk bench")
+    for f in formats:
+        found[f] = run.folder.exports_dir / artifact_name(f, baked=False)
     return found
 
 
@@ -115,7 +114,11 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
             "size_bytes": artifact.stat().st_size if artifact else None}
     try:
         t0 = time.perf_counter()
-        runner = make_runner(runtime, provider, model=model, artifact=artifact, threads=opts.threads)
+        fmt = get_format(runtime)
+        if provider not in fmt.providers:
+            return [Row(batch=b, status="n/a", reason=f"{runtime} runs on {', '.join(fmt.providers)}, not {provider}",
+                        **base) for b in opts.batch_sizes]
+        runner = fmt.load(artifact if fmt.has_file else model, provider, opts.threads)
         session_s = time.perf_counter() - t0
         call = runner.bind(x[:1])
         t0 = time.perf_counter()
@@ -123,8 +126,7 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
         runner.sync()
         first_s = time.perf_counter() - t0
     except ProviderError as e:
-        status = "n/a" if provider == "tensorrt" and runtime != "onnx" else "failed"
-        return [Row(batch=b, status=status, reason=str(e), **base) for b in opts.batch_sizes]
+        return [Row(batch=b, status="failed", reason=str(e), **base) for b in opts.batch_sizes]
     except Exception as e:  # a runtime that cannot load must not stop the others; its rows say why
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no message'}"
         return [Row(batch=b, status="failed", reason=reason, **base) for b in opts.batch_sizes]
@@ -156,20 +158,20 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     """Benchmark every runtime x provider x batch size; return the report (rows, environment, reference)."""
     from vtk_vision.data import load_dataset
 
-    unknown = sorted(set(opts.runtimes) - set(RUNTIMES))
+    unknown = sorted(set(opts.runtimes) - set(runtimes()))
     if unknown:
-        raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(RUNTIMES)}")
+        raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
     torch.set_num_threads(opts.threads)
-    ds = load_dataset(run.meta["data"]["name"], data_dir)
+    ds = load_dataset(run.record.data.name, data_dir)
     artifacts = _artifacts(run, opts.runtimes, ds.test.images, ds.test.labels, progress)
     with torch.no_grad():
         x = run.preprocess(ds.test.images).contiguous()  # prepared once, before any clock starts
     y = ds.test.labels
-    reference, ref_correct = _accuracy(make_runner("eager", "cpu", model=run.model), x, y, 256)
+    reference, ref_correct = _accuracy(get_format("eager").load(run.model, "cpu", opts.threads), x, y, 256)
     rows: list[Row] = []
     for provider in opts.providers:
         for runtime in opts.runtimes:
             rows += _bench_one(runtime, provider, opts, run.model, artifacts.get(runtime), x, y, reference, progress)
-    return {"run": str(run.path), "model": run.meta["model"], "dataset": ds.name, "test_images": len(y),
+    return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name, "test_images": len(y),
             "eager_cpu_accuracy": reference, "eager_cpu_correct": ref_correct, "time_includes": TIME_INCLUDES,
             "options": asdict(opts), "environment": environment(opts.threads), "rows": [r.to_dict() for r in rows]}

@@ -1,14 +1,14 @@
 """What every exporter shares: the module that gets exported, its metadata, its result.
 
-`Exportable` wraps a model (and, with --bake-preprocess, the run's
+The result of an export is `vtk_vision.runs.schema.ExportResult`: the same
+record export.json keeps. `Exportable` wraps a model (and, with --bake-preprocess, the run's
 `Preprocess`) behind one input named `images`, so every format has the same
 signature and the same eager reference to be checked against.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -16,7 +16,7 @@ from torch import nn
 
 from vtk_vision.core.preprocess import Preprocess
 
-__all__ = ["Exportable", "ExportOptions", "ExportResult", "input_spec"]
+__all__ = ["Exportable", "ExportOptions", "input_spec", "file_size"]
 
 
 class Exportable(nn.Module):
@@ -51,33 +51,8 @@ class ExportOptions:
     atol: float = 1e-4
     rtol: float = 1e-3
 
-
-@dataclass
-class ExportResult:
-    """One artifact and the evidence that it matches eager PyTorch."""
-
-    format: str
-    path: str
-    size_bytes: int = 0
-    input_shape: list = field(default_factory=list)
-    input_dtype: str = ""
-    max_abs_diff: float = float("nan")
-    max_rel_diff: float = float("nan")
-    agreement: float = float("nan")
-    accuracy: float | None = None
-    eager_accuracy: float | None = None
-    checks: list[dict] = field(default_factory=list)
-    passed: bool = False
-    seconds: float = 0.0
-    error: str | None = None
-
     def to_dict(self) -> dict:
         return asdict(self)
-
-    def summary_json(self) -> str:
-        """The validation results that go inside the artifact's own metadata."""
-        keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed")
-        return json.dumps({k: getattr(self, k) for k in keep})
 
 
 def file_size(path: Path) -> int:

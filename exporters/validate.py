@@ -11,14 +11,15 @@ from collections.abc import Callable
 
 import torch
 
-from vtk_vision.exporters.base import ExportOptions, ExportResult
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.runs.schema import ExportResult
 
 __all__ = ["compare", "validate"]
 
-Runner = Callable[[torch.Tensor], torch.Tensor]
+LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # a Runner's `logits`, or eager PyTorch
 
 
-def _batched(fn: Runner, x: torch.Tensor, batch: int) -> torch.Tensor:
+def _batched(fn: LogitsFn, x: torch.Tensor, batch: int) -> torch.Tensor:
     with torch.no_grad():
         return torch.cat([torch.as_tensor(fn(x[i:i + batch])).float() for i in range(0, len(x), batch)])
 
@@ -33,7 +34,7 @@ def compare(got: torch.Tensor, ref: torch.Tensor, opts: ExportOptions) -> dict:
             "agreement": (got.argmax(1) == ref.argmax(1)).double().mean().item()}
 
 
-def validate(result: ExportResult, runner: Runner, eager: Runner, inputs: torch.Tensor,
+def validate(result: ExportResult, runner: LogitsFn, eager: LogitsFn, inputs: torch.Tensor,
              labels: torch.Tensor | None, opts: ExportOptions) -> ExportResult:
     """Fill `result` with the comparison over all `inputs`, plus batch 1 and 7 when dynamic."""
     batch = 256 if opts.dynamic_batch else opts.batch_size

@@ -9,15 +9,15 @@ reports what that reaches, labelled as such.
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
+
+from vtk_vision.runs.folder import RunFolder
 
 TARGETS = [  # (model, dataset, extra args, target test accuracy)
     ("lenet5", "fashion-mnist", [], 0.915),
@@ -49,13 +49,12 @@ def main() -> None:
         t0 = time.perf_counter()
         subprocess.run(cmd, env=os.environ | {"VTK_RUNS_DIR": runs}, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - t0
-        latest = Path(runs) / (Path(runs) / "latest").read_text().strip()
-        meta = json.loads((latest / "run.json").read_text())
-        acc = meta["accuracy"]["test"]
-        rows.append((model, dataset, target, acc, wall, meta["epochs_run"], meta["device"], note))
+        record = RunFolder.find(None, runs).read()  # the latest complete run
+        acc = record.accuracy["test"]
+        rows.append((model, dataset, target, acc, wall, record.epochs_run, record.device, note))
         print(f"{model:<10}{dataset:<15} target {100 * target:5.1f}%  test {100 * acc:6.2f}%  "
-              f"{'met' if acc >= target else 'MISSED':<6} {wall:7.1f} s  {meta['epochs_run']:>3} epochs  "
-              f"{meta['device']}  {note}", flush=True)
+              f"{'met' if acc >= target else 'MISSED':<6} {wall:7.1f} s  {record.epochs_run:>3} epochs  "
+              f"{record.device}  {note}", flush=True)
 
 
 if __name__ == "__main__":

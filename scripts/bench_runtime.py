@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 
-from vtk_vision.bench.runtimes import make_runner
+from vtk_vision.exporters.formats import get_format
 from vtk_vision.bench.timing import measure
 from vtk_vision.runs.folder import load_run
 
@@ -49,8 +49,8 @@ def main() -> None:
     if not onnx_path.exists():
         sys.exit(f"{onnx_path} missing: run `vtk export` first")
     x = run.preprocess(torch.zeros(1, *run.preprocess.image_shape, dtype=torch.uint8) + 128)
-    eager = make_runner("eager", "cpu", model=run.model)
-    ort_runner = make_runner("onnx", "cpu", artifact=onnx_path, threads=args.threads)
+    eager = get_format("eager").load(run.model, "cpu", 1)
+    ort_runner = get_format("onnx").load(onnx_path, "cpu", args.threads)
     import onnxruntime as ort
 
     opts = ort.SessionOptions()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from vtk_vision.models import create_model
-from vtk_vision.training.config import TrainConfig, data_root
+from vtk_vision.runs.config import TrainConfig, data_root
 from vtk_vision.data import load_dataset
 from vtk_vision.data.splits import stratified_indices
 from vtk_vision.core.fastpath import fast_kernels

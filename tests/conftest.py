@@ -41,3 +41,26 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Each test session gets its own tensor cache and runs directory, never the user's."""
     cache = tmp_path_factory.getbasetemp() / "vtk-cache"
     monkeypatch.setenv("VTK_CACHE_DIR", str(cache))
+
+
+@pytest.fixture(scope="session")
+def trained_run(shared_data, tmp_path_factory) -> Path:
+    """One LeNet-5 run (5% of Fashion-MNIST, one epoch), trained once through the CLI and shared by the
+    export and bench tests. Tests that damage a run copy it first."""
+    from click.testing import CliRunner
+
+    from vtk_vision.cli import cli
+
+    runs = tmp_path_factory.mktemp("shared-runs")
+    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(runs)}).invoke(
+        cli, ["train", "lenet5", "--subset", "0.05", "--epochs", "1", "--device", "cpu"], obj={})
+    assert res.exit_code == 0, res.output
+    return runs / (runs / "latest").read_text().strip()
+
+
+def provenance(model, prep, classes=None, dataset: str | None = "random"):
+    """The Provenance an export records, for a model built in a test."""
+    from vtk_vision.runs.schema import Provenance
+
+    return Provenance(model.vtk_info, tuple(classes or [f"c{i}" for i in range(model.vtk_info.num_classes)]),
+                      prep.spec, dataset)

@@ -11,7 +11,8 @@ import torch
 from click.testing import CliRunner
 
 from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
-from vtk_vision.bench.runtimes import make_runner
+from vtk_vision.exporters.formats import get_format
+from tests.conftest import provenance
 from vtk_vision.bench.timing import Latency, measure
 from vtk_vision.cli import cli
 from vtk_vision.core.errors import ProviderError
@@ -51,22 +52,17 @@ def test_ort_cuda_session_never_falls_back_to_cpu(tmp_path, monkeypatch):
 
     model = create_model("linear").eval()
     prep = Preprocess((0.5,), (0.5,), (1, 28, 28), (1, 28, 28))
-    info = {"model": model.vtk_info.to_dict(), "classes": list("0123456789"), "preprocess": prep.config()}
     export_model(model, prep, "onnx", tmp_path, torch.randint(0, 255, (8, 1, 28, 28), dtype=torch.uint8),
-                 None, info)
+                 None, provenance(model, prep))
     assert "CUDAExecutionProvider" in ort.get_available_providers()  # listed though there is no GPU
-    monkeypatch.setattr("vtk_vision.bench.runtimes.cuda_problem", lambda: None)
+    monkeypatch.setattr("vtk_vision.exporters.formats.onnx_format.cuda_problem", lambda: None)
     with pytest.raises(ProviderError, match="CUDAExecutionProvider"):
-        make_runner("onnx", "cuda", artifact=tmp_path / "model.onnx")
+        get_format("onnx").load(tmp_path / "model.onnx", "cuda", 1)
 
 
-@pytest.fixture(scope="module")
-def run_dir(shared_data, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(runs)}).invoke(
-        cli, ["train", "lenet5", "--subset", "0.03", "--epochs", "1", "--device", "cpu"], obj={})
-    assert res.exit_code == 0, res.output
-    return runs / (runs / "latest").read_text().strip()
+@pytest.fixture
+def run_dir(trained_run):
+    return trained_run
 
 
 FAST = BenchOptions(batch_sizes=(1, 7), warmup_s=0.01, min_iters=3, min_s=0.02, threads=2)

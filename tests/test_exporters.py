@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import warnings
 
 import numpy as np
@@ -12,8 +11,9 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vtk_vision.exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
-from vtk_vision.exporters import onnx_format
+from vtk_vision.exporters import FORMATS, ExportOptions, artifact_formats, export_model, read_artifact_metadata
+from vtk_vision.exporters.formats import onnx_format
+from tests.conftest import provenance
 from vtk_vision.models import create_model, list_models
 from vtk_vision.cli import cli
 from vtk_vision.core.errors import ExportError, ValidationError
@@ -26,12 +26,10 @@ def _setup(name: str, n: int = 40):
     c, h, w = model.vtk_info.input_shape
     prep = Preprocess((0.3,) * c, (0.3,) * c, (c, h, w), (c, h, w))
     images = torch.randint(0, 256, (n, c, h, w), dtype=torch.uint8)
-    info = {"model": model.vtk_info.to_dict(), "classes": [f"c{i}" for i in range(10)],
-            "preprocess": prep.config(), "dataset": "random"}
-    return model, prep, images, info
+    return model, prep, images, provenance(model, prep)
 
 
-@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("fmt", artifact_formats())
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_every_format(name, fmt, tmp_path):
     model, prep, images, info = _setup(name)
@@ -44,7 +42,8 @@ def test_every_model_every_format(name, fmt, tmp_path):
     assert meta["model"] == name and json.loads(meta["classes"])[3] == "c3"
     assert json.loads(meta["input_shape"]) == ["batch", *model.vtk_info.input_shape]
     assert json.loads(meta["validation"])["passed"] is True
-    assert {p.name for p in tmp_path.iterdir()} <= {f"model{FORMATS[fmt].suffix}", "model.pt2.json"}
+    artifact = tmp_path / f"model{FORMATS[fmt].suffix}"
+    assert {p.name for p in tmp_path.iterdir()} == {artifact.name, *(s.name for s in FORMATS[fmt].sidecars(artifact))}
 
 
 def test_onnx_is_one_file_with_a_named_batch(tmp_path):
@@ -63,7 +62,7 @@ def test_bake_preprocess_takes_raw_pixels(fmt, tmp_path):
     model = create_model("lenet5").eval()  # 32x32 model fed 28x28 raw pixels: padding inside the graph
     prep = Preprocess((0.286,), (0.353,), (1, 28, 28), (1, 32, 32))
     images = torch.randint(0, 256, (30, 1, 28, 28), dtype=torch.uint8)
-    info = {"model": model.vtk_info.to_dict(), "classes": list("abcdefghij"), "preprocess": prep.config()}
+    info = provenance(model, prep, list("abcdefghij"))
     result = export_model(model, prep, fmt, tmp_path, images, None, info, ExportOptions(bake_preprocess=True))
     assert result.passed and result.input_shape == ["batch", 28, 28] and result.input_dtype == "uint8"
     if fmt == "onnx":  # a deployer's client: raw pixels in, same logits as vtk's own path
@@ -84,8 +83,16 @@ def test_static_batch(tmp_path):
 
 def test_failed_validation_leaves_nothing(tmp_path, monkeypatch):
     model, prep, images, info = _setup("lenet5")
+    from dataclasses import replace
+
+    from vtk_vision.exporters import formats
+
     real = onnx_format.load
-    monkeypatch.setattr(onnx_format, "load", lambda p: (lambda x: real(p)(x) + 1e-2))
+
+    def off_by_a_bit(path, provider, threads):
+        runner = real(path, provider, threads)
+        return replace(runner, logits=lambda x: runner.logits(x) + 1e-2)
+    monkeypatch.setitem(formats.FORMATS, "onnx", replace(formats.FORMATS["onnx"], load=off_by_a_bit))
     with pytest.raises(ValidationError, match="max abs diff 0.01.*nothing was written"):
         export_model(model, prep, "onnx", tmp_path, images, None, info)
     assert list(tmp_path.iterdir()) == []
@@ -99,17 +106,10 @@ def test_unsupported_opset(tmp_path):
 
 
 # ------------------------------------------------------------- a trained run, through the CLI
-@pytest.fixture(scope="module")
-def trained(shared_data, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(runs)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    res = CliRunner().invoke(cli, ["train", "lenet5", "--subset", "0.05", "--epochs", "1", "--device", "cpu"], obj={})
-    assert res.exit_code == 0, res.output
-    yield runs
-    for k, v in old.items():
-        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+@pytest.fixture
+def trained(trained_run):
+    """The runs folder of the session's shared trained run."""
+    return trained_run.parent
 
 
 def _vtk(runs, shared_data, *args):
@@ -121,7 +121,7 @@ def test_trained_run_all_formats_keep_accuracy(trained, shared_data):
     res = _vtk(trained, shared_data, "export", "--format", "all", "--json")
     assert res.exit_code == 0, res.output
     results = {r["format"]: r for r in json.loads(res.output)}
-    assert set(results) == set(FORMATS)
+    assert set(results) == set(artifact_formats())
     eager = {r["eager_accuracy"] for r in results.values()}
     assert len(eager) == 1 and all(r["accuracy"] == r["eager_accuracy"] for r in results.values())
     run_dir = trained / (trained / "latest").read_text().strip()
@@ -148,7 +148,7 @@ def test_export_table_and_default_format(trained, shared_data):
 @pytest.mark.parametrize("damage,needle", [
     (lambda d: (d / "model.safetensors").unlink(), "model.safetensors is missing"),
     (lambda d: (d / "model.safetensors").write_bytes(b"garbage"), "is corrupt"),
-    (lambda d: (d / "run.json").write_text("{"), "incomplete or corrupt"),
+    (lambda d: (d / "run.json").write_text("{"), "run.json is unreadable or not JSON"),
 ])
 def test_broken_run_is_one_line(trained, shared_data, tmp_path, damage, needle):
     import shutil

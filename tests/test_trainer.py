@@ -11,9 +11,9 @@ from safetensors.torch import load_file
 
 from vtk_vision.models import model_spec
 from vtk_vision.cli import cli
-from vtk_vision.training.config import TrainConfig
+from vtk_vision.runs.config import TrainConfig
 from vtk_vision.core.errors import DataError
-from vtk_vision.runs.folder import load_run
+from vtk_vision.runs.folder import RunFolder, load_run
 from vtk_vision.cli.train_options import parse_class_weights
 from vtk_vision.training.trainer import Hooks, TrainingDiverged, TrainingInterrupted, _loss_fn, fit
 
@@ -60,9 +60,9 @@ def test_model_arguments_given_override_the_recipes():
 
 
 def test_default_lenet5_pads_28_to_32(small):
-    meta = fit(small(input_size=None, epochs=1)).meta
-    assert meta["model"]["input_shape"] == [1, 32, 32]
-    assert meta["data"]["preprocess"]["image_shape"] == [1, 28, 28]
+    meta = fit(small(input_size=None, epochs=1)).record
+    assert meta.model.input_shape == (1, 32, 32)
+    assert meta.data.image_shape == (1, 28, 28)
 
 
 def test_seed_repeats_bit_for_bit(small, tmp_path):
@@ -72,8 +72,8 @@ def test_seed_repeats_bit_for_bit(small, tmp_path):
 
 
 def test_mse_loss_trains(small):
-    meta = fit(small(loss="mse", epochs=3, lr=5e-3)).meta
-    assert meta["accuracy"]["val"] > 0.5
+    meta = fit(small(loss="mse", epochs=3, lr=5e-3)).record
+    assert meta.accuracy["val"] > 0.5
 
 
 def test_class_weights_change_the_loss():
@@ -89,9 +89,9 @@ def test_class_weights_change_the_loss():
 
 def test_early_stopping_restores_best(small):
     # min_delta no epoch can beat: epoch 1 stays best, patience 2 stops after epoch 3
-    meta = fit(small(epochs=10, patience=2, min_delta=1.0)).meta
-    assert meta["epochs_run"] == 3 and meta["best_epoch"] == 1
-    assert meta["accuracy"]["val"] == pytest.approx(meta["history"][0]["val_acc"])
+    meta = fit(small(epochs=10, patience=2, min_delta=1.0)).record
+    assert meta.epochs_run == 3 and meta.best_epoch == 1
+    assert meta.accuracy["val"] == pytest.approx(meta.history[0].val_acc)
 
 
 def test_interrupt_then_resume_equals_uninterrupted(small, tmp_path):
@@ -111,8 +111,8 @@ def test_interrupt_then_resume_equals_uninterrupted(small, tmp_path):
     assert meta["status"] == "interrupted" and not (run_dir / "model.safetensors").exists()
     assert not (tmp_path / "b" / "latest").exists()
     cfg = TrainConfig.from_dict(meta["config"])
-    resumed = fit(cfg, resume=run_dir)
-    assert resumed.meta["epochs_run"] == 3 and [h["epoch"] for h in resumed.meta["history"]] == [1, 2, 3]
+    resumed = fit(cfg, resume=RunFolder(run_dir))
+    assert resumed.record.epochs_run == 3 and [h.epoch for h in resumed.record.history] == [1, 2, 3]
     final = load_file(run_dir / "model.safetensors")
     assert all(torch.equal(final[k], straight[k]) for k in straight)
     assert not (run_dir / "resume.pt").exists()
@@ -120,7 +120,7 @@ def test_interrupt_then_resume_equals_uninterrupted(small, tmp_path):
 
 def test_nan_loss_stops_and_keeps_best(small):
     def poison(row):
-        if row["epoch"] == 1:
+        if row.epoch == 1:
             model_param = poison.model
             with torch.no_grad():
                 model_param.fill_(float("nan"))
@@ -190,7 +190,8 @@ def test_sweep_marks_best(cli_env, tmp_path):
     (("train", "lenet5", "--resume", "x"), 2, "give no MODEL"),
     (("train",), 2, "name a MODEL"),
     (("train", "lenet5", "--epochs", "0"), 2, "--epochs"),
-    (("train", "lenet5", "--dataset", "cifar10", "--subset", "0.01"), 1, "3"),
+    (("train", "lenet5", "--dataset", "cifar10", "--subset", "0.01"), 1,
+     "the model takes 1-channel images but the data has 3"),
     (("train", "nope"), 1, "valid models"),
     (("sweep", "lenet5", "--lr", "abc"), 2, "--lr"),
     (("eval", "/nonexistent"), 1, "not a vtk run folder"),

@@ -9,8 +9,8 @@ validated) into a temporary folder by the same code `vtk export` uses.
 import pytest
 import torch
 
-from vtk_vision.bench.runtimes import RUNTIMES, make_runner
-from vtk_vision.exporters import FORMATS, export_model
+from vtk_vision.exporters import artifact_formats, export_model, get_format, runtimes
+from tests.conftest import provenance
 from vtk_vision.models import create_model
 from vtk_vision.core.preprocess import Preprocess
 
@@ -22,18 +22,20 @@ def artifacts(tmp_path_factory):
     model = create_model("lenet5").eval()
     prep = Preprocess((0.286,), (0.353,), (1, 28, 28), (1, 32, 32))
     images = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8)
-    info = {"model": model.vtk_info.to_dict(), "classes": list("0123456789"), "preprocess": prep.config()}
     out = tmp_path_factory.mktemp("exports")
-    paths = {f: export_model(model, prep, f, out, images, None, info).path for f in FORMATS}
+    paths = {f: export_model(model, prep, f, out, images, None, provenance(model, prep)).path
+             for f in artifact_formats()}
     return model, prep(images[:1]), paths
 
 
-@pytest.mark.parametrize("runtime", RUNTIMES)
+@pytest.mark.parametrize("runtime", runtimes())
 def test_batch1_latency(benchmark, artifacts, runtime):
     model, x, paths = artifacts
-    runner = make_runner(runtime, "cpu", model=model, artifact=paths.get(runtime), threads=1)
+    fmt = get_format(runtime)
+    runner = fmt.load(paths[runtime] if fmt.has_file else model, "cpu", 1)
     call = runner.bind(x)
     benchmark.group = "lenet5 batch 1, CPU, 1 thread"
     benchmark.extra_info["runtime"] = runtime
     out = benchmark(call)
-    assert out is not None
+    logits = out[0] if isinstance(out, list) else out  # ORT returns a list of outputs
+    assert tuple(logits.shape) == (1, 10)  # the timed call really ran the model on one image

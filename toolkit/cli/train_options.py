@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from vtk_vision.training.config import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES
+from vtk_vision.runs.config import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES
 
 __all__ = ["TrainOption", "TRAIN_OPTIONS", "parse_class_weights", "to_config_kwargs"]
 

@@ -9,13 +9,29 @@ larger ones are refused, never silently stretched.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vtk_vision.core.errors import DataError
 
-__all__ = ["Preprocess"]
+__all__ = ["Preprocess", "PreprocessSpec"]
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    """The numbers that define a `Preprocess`: what run.json and every artifact's metadata record."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    image_shape: tuple[int, int, int]   # (C, H, W) of the raw images
+    model_shape: tuple[int, int, int]   # (C, H, W) the model takes
+
+    def to_dict(self) -> dict:
+        return {"mean": list(self.mean), "std": list(self.std), "image_shape": list(self.image_shape),
+                "model_shape": list(self.model_shape)}
 
 
 class Preprocess(nn.Module):
@@ -49,10 +65,14 @@ class Preprocess(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.normalise(self.pad(x.float() / 255.0))
 
+    @property
+    def spec(self) -> PreprocessSpec:
+        return PreprocessSpec(tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist()),
+                              self.image_shape, self.model_shape)
+
     def config(self) -> dict:
-        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist(),
-                "image_shape": list(self.image_shape), "model_shape": list(self.model_shape)}
+        return self.spec.to_dict()
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Preprocess:
-        return cls(tuple(cfg["mean"]), tuple(cfg["std"]), tuple(cfg["image_shape"]), tuple(cfg["model_shape"]))
+    def from_spec(cls, spec: PreprocessSpec) -> Preprocess:
+        return cls(spec.mean, spec.std, spec.image_shape, spec.model_shape)

@@ -23,3 +23,4 @@ def survey(data_dir: str | Path | None = None) -> list[dict]:
                      "shape": list(ds.shape), "classes": list(ds.classes),
                      "mean": [round(m, 4) for m in ds.mean], "std": [round(s, 4) for s in ds.std]})
     return rows
+

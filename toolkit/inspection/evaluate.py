@@ -42,7 +42,7 @@ def evaluate(model: nn.Module, prep: Preprocess, split: Split, num_classes: int)
 
 def eval_run(run: Run, out_dir: Path, data_dir: str | None = None, gallery: int = 36) -> dict:
     """Test accuracy, per-class accuracy; confusion.png and misclassified.png in `out_dir`."""
-    ds = load_dataset(run.meta["data"]["name"], data_dir)
+    ds = load_dataset(run.record.data.name, data_dir)
     result = evaluate(run.model, run.preprocess, ds.test, len(ds.classes))
     confusion(result.confusion, [short_label(c) for c in ds.classes], out_dir / "confusion.png")
     wrong = torch.nonzero(result.predictions != ds.test.labels).flatten()[:gallery]

@@ -9,12 +9,23 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from vtk_vision.data import load_dataset
-from vtk_vision.core.errors import DataError
+from vtk_vision.core.errors import DataError, VtkError
 from vtk_vision.core.inference import logits_of
 from vtk_vision.present.plots import image_grid, short_label
-from vtk_vision.runs.folder import Run
+from vtk_vision.runs.folder import Run, RunFolder
 
-__all__ = ["predict"]
+__all__ = ["predict", "split_run_and_images"]
+
+
+def split_run_and_images(args: tuple[str, ...] | list[str], runs_dir: str | Path | None = None
+                         ) -> tuple[str | None, list[Path]]:
+    """`vtk predict [RUN] [IMAGE]...`: the first argument is the run when it names one, the rest images."""
+    run = args[0] if args and RunFolder.is_run(args[0], runs_dir) else None
+    images = [Path(a) for a in args[1 if run else 0:]]
+    for p in images:
+        if not p.is_file():
+            raise VtkError(f"{p} is neither a run folder nor an image file")
+    return run, images
 
 
 def _load_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
@@ -33,13 +44,13 @@ def predict(run: Run, out: Path, images: list[Path] | None = None, n: int = 5, s
             data_dir: str | None = None) -> list[dict]:
     """Predicted class and confidence for image files, or for n random test images; drawn to `out`."""
     classes = run.classes
-    shape = tuple(run.meta["data"]["image_shape"])
+    shape = run.record.data.image_shape
     if images:
         x = torch.stack([_load_image(p, shape) for p in images])
         truth = [None] * len(x)
         names = [p.name for p in images]
     else:
-        ds = load_dataset(run.meta["data"]["name"], data_dir)
+        ds = load_dataset(run.record.data.name, data_dir)
         idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:n]
         x, truth = ds.test.images[idx], ds.test.labels[idx].tolist()
         names = [f"test #{i}" for i in idx.tolist()]
@@ -50,5 +61,5 @@ def predict(run: Run, out: Path, images: list[Path] | None = None, n: int = 5, s
     image_grid(x, [f"{short_label(r['predicted'])} ({100 * r['confidence']:.0f}%)"
                    + ("" if r["true"] is None else f"\ntrue {short_label(r['true'])}") for r in rows], out,
                colors=["black" if r["true"] in (None, r["predicted"]) else "crimson" for r in rows],
-               suptitle=f"{run.meta['model']['name']} predictions")
+               suptitle=f"{run.record.model.name} predictions")
     return rows

@@ -1,20 +1,26 @@
-"""The run directory: the unit that flows from `train` to `export`, `bench`, `eval`, `predict`.
+"""The run folder, the unit that flows from `train` to `export`, `bench`, `eval`, `predict`.
 
     runs/<model>-<dataset>-<n>/
+        run.json            RunRecord (toolkit/runs/schema.py): model, data, options, status, results
         model.safetensors   final (best) weights
-        run.json            everything a later step needs: model and arguments,
-                            dataset, normalisation, class names, options, results
-        metrics.csv, curves.png, tb/ (TensorBoard), resume.* (while resumable)
-    runs/latest             name of the newest finished run
+        metrics.csv, curves.png, tb/ (TensorBoard), confusion.png, ...
+        resume.safetensors, resume.pt   the checkpoint, while the run can be resumed
+        exports/            artifacts, and export.json recording every one of them
+    runs/latest             name of the newest complete run
 
-Weights load with safetensors, never an unrestricted pickle.
+This module is the only code that reads or writes run.json, export.json,
+weights and checkpoints; everyone else holds a `RunFolder` and typed records.
+Weights load with safetensors and checkpoints with PyTorch's weights-only
+unpickler, never an unrestricted pickle.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -22,60 +28,24 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vtk_vision.models import create_model
-from vtk_vision.core.atomic import save_with, write_text
-from vtk_vision.core.paths import runs_root
+from vtk_vision.core.atomic import save_with, write_json, write_text
 from vtk_vision.core.errors import RunError, VtkError
+from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRecord, parse_export, parse_run
 
-__all__ = ["Run", "new_run_dir", "set_latest", "resolve_run", "load_run", "save_weights", "load_weights"]
+__all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
 
-WEIGHTS, META, LATEST = "model.safetensors", "run.json", "latest"
+WEIGHTS, RECORD, LATEST, EXPORTS, EXPORT_RECORD = "model.safetensors", "run.json", "latest", "exports", "export.json"
+CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "resume.safetensors", "resume.pt"
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text.replace("imagefolder:", "imagefolder-")).strip("-")[-40:]
-
-
-def new_run_dir(model: str, dataset: str, runs_dir: str | Path | None = None) -> Path:
-    """Create `runs/<model>-<dataset>-<n>` with the next free n (safe against a parallel run)."""
-    root = runs_root(runs_dir)
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise VtkError(f"cannot create runs folder {root}: {e.strerror}; pass --runs-dir") from None
-    stem = f"{model}-{_slug(dataset.split(':', 1)[-1] if dataset.startswith('imagefolder:') else dataset)}"
-    taken = [int(m.group(1)) for p in root.glob(f"{stem}-*") if (m := re.fullmatch(rf"{re.escape(stem)}-(\d+)", p.name))]
-    n = max(taken, default=0) + 1
-    while True:
-        try:
-            (path := root / f"{stem}-{n}").mkdir()
-            return path
-        except FileExistsError:
-            n += 1
-
-
-def set_latest(run_dir: Path) -> None:
-    write_text(run_dir.parent / LATEST, run_dir.name + "\n")
-
-
-def resolve_run(run: str | Path | None = None, runs_dir: str | Path | None = None) -> Path:
-    """RUN as a path, or as a name under the runs folder; none means the latest finished run."""
-    root = runs_root(runs_dir)
-    if run is None:
-        pointer = root / LATEST
-        if not pointer.exists():
-            raise RunError(f"no finished run under {root}; train one with `vtk train MODEL` or name a run folder")
-        run = root / pointer.read_text().strip()
-    path = Path(run)
-    if not path.exists() and (root / path).exists():
-        path = root / path
-    if not (path / META).exists():
-        raise RunError(f"{path} is not a vtk run folder (no {META}); give the folder `vtk train` printed")
-    return path
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[-40:]
 
 
 def save_weights(path: Path, model: nn.Module | dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    """A state dict as safetensors, written atomically."""
     state = model.state_dict() if isinstance(model, nn.Module) else model
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     save_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
@@ -91,34 +61,172 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise RunError(f"{path} is corrupt ({e}); train the run again") from None
 
 
-@dataclass
-class Run:
-    """A finished run, ready to use: its metadata, model (eval mode, CPU) and preprocessing."""
+@dataclass(frozen=True)
+class RunFolder:
+    """One run folder on disk; every file inside it is read and written through here."""
 
     path: Path
-    meta: dict
+
+    # ------------------------------------------------------------ finding and creating
+    @classmethod
+    def create(cls, model: str, dataset: str, runs_dir: str | Path | None = None) -> RunFolder:
+        """`runs/<model>-<dataset>-<n>` with the next free n (safe against a parallel run)."""
+        root = runs_root(runs_dir)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VtkError(f"cannot create runs folder {root}: {e.strerror}; pass --runs-dir") from None
+        stem = f"{_slug(model)}-{_slug(dataset.split(':', 1)[-1])}"
+        taken = [int(m.group(1)) for p in root.glob(f"{stem}-*")
+                 if (m := re.fullmatch(rf"{re.escape(stem)}-(\d+)", p.name))]
+        n = max(taken, default=0) + 1
+        while True:
+            try:
+                (path := root / f"{stem}-{n}").mkdir()
+                return cls(path)
+            except FileExistsError:
+                n += 1
+
+    @classmethod
+    def find(cls, run: str | Path | None = None, runs_dir: str | Path | None = None) -> RunFolder:
+        """RUN as a path, or as a name under the runs folder; none means the latest complete run."""
+        root = runs_root(runs_dir)
+        if run is None:
+            pointer = root / LATEST
+            if not pointer.exists():
+                raise RunError(f"no finished run under {root}; train one with `vtk train MODEL` or name a run folder")
+            run = root / pointer.read_text().strip()
+        path = Path(run)
+        if not path.exists() and (root / path).exists():
+            path = root / path
+        if not (path / RECORD).is_file():
+            raise RunError(f"{path} is not a vtk run folder (no {RECORD}); give the folder `vtk train` printed")
+        return cls(path)
+
+    @classmethod
+    def is_run(cls, run: str | Path, runs_dir: str | Path | None = None) -> bool:
+        try:
+            cls.find(run, runs_dir)
+            return True
+        except RunError:
+            return False
+
+    def set_latest(self) -> None:
+        write_text(self.path.parent / LATEST, self.path.name + "\n")
+
+    # ------------------------------------------------------------ run.json
+    def read(self) -> RunRecord:
+        where = str(self.path / RECORD)
+        try:
+            data = json.loads((self.path / RECORD).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunError(f"{where} is unreadable or not JSON ({e}); train the run again") from None
+        return parse_run(data, where)
+
+    def write(self, record: RunRecord) -> None:
+        write_json(self.path / RECORD, record.to_json())
+
+    # ------------------------------------------------------------ weights and checkpoints
+    def save_weights(self, model: nn.Module | dict[str, torch.Tensor]) -> None:
+        save_weights(self.path / WEIGHTS, model)
+
+    def load_weights(self) -> dict[str, torch.Tensor]:
+        return load_weights(self.path / WEIGHTS)
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT_STATE).exists() and (self.path / CHECKPOINT_WEIGHTS).exists()
+
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        """Tensors as safetensors, the rest (optimizer, RNG, history) as a weights-only torch file."""
+        save_weights(self.path / CHECKPOINT_WEIGHTS, tensors)
+        save_with(self.path / CHECKPOINT_STATE, lambda tmp: torch.save(state, tmp))
+
+    def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
+        try:
+            tensors = load_file(self.path / CHECKPOINT_WEIGHTS)
+            state = torch.load(self.path / CHECKPOINT_STATE, weights_only=True)  # restricted unpickler
+        except Exception as e:  # any damage means the same thing to the user
+            raise RunError(f"resume checkpoint in {self.path} is damaged ({e}); start a new run") from None
+        return tensors, state
+
+    def drop_checkpoint(self) -> None:
+        for name in (CHECKPOINT_WEIGHTS, CHECKPOINT_STATE):
+            (self.path / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ training outputs
+    def write_metrics(self, history: tuple[EpochStats, ...] | list[EpochStats]) -> None:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(EpochStats.__dataclass_fields__))
+        w.writeheader()
+        w.writerows(asdict(h) for h in history)
+        write_text(self.path / "metrics.csv", buf.getvalue())
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / "tb"
+
+    def output(self, name: str) -> Path:
+        """Where a named output of this run goes (curves.png, confusion.png, ...); writers write atomically."""
+        return self.path / name
+
+    # ------------------------------------------------------------ exports
+    @property
+    def exports_dir(self) -> Path:
+        return self.path / EXPORTS
+
+    def read_exports(self, folder: Path | None = None) -> ExportRecord:
+        path = (folder or self.exports_dir) / EXPORT_RECORD
+        if not path.exists():
+            return ExportRecord()
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunError(f"{path} is unreadable or not JSON ({e}); delete it and export again") from None
+        return parse_export(data, str(path))
+
+    def record_exports(self, results: list[ExportResult], folder: Path | None = None) -> Path:
+        """Merge `results` into export.json of `folder` (default: this run's exports/), by file name."""
+        folder = folder or self.exports_dir
+        record = self.read_exports(folder)
+        artifacts = record.artifacts | {Path(r.path).name: r for r in results}
+        write_json(folder / EXPORT_RECORD, ExportRecord(artifacts).to_json())
+        return folder / EXPORT_RECORD
+
+
+@dataclass
+class Run:
+    """A finished run, ready to use: its folder, record, model (eval mode, CPU) and preprocessing."""
+
+    folder: RunFolder
+    record: RunRecord
     model: nn.Module
     preprocess: Preprocess
 
     @property
-    def classes(self) -> list[str]:
-        return self.meta["data"]["classes"]
+    def path(self) -> Path:
+        return self.folder.path
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.record.data.classes
 
 
 def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) -> Run:
     """Rebuild the model a run trained and load its weights."""
-    path = resolve_run(run, runs_dir)
+    from vtk_vision.models import create_model
+
+    folder = RunFolder.find(run, runs_dir)
+    record = folder.read()
+    m = record.model
     try:
-        meta = json.loads((path / META).read_text())
-        m = meta["model"]
-        model = create_model(m["name"], **m["kwargs"])
-        state = load_weights(path / WEIGHTS)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise RunError(f"{path / WEIGHTS} does not fit {m['name']} {m['kwargs']}: "
-                           f"{str(e).splitlines()[0]}; train the run again") from None
-        prep = Preprocess.from_config(meta["data"]["preprocess"])
-    except (KeyError, json.JSONDecodeError) as e:
-        raise RunError(f"{path / META} is incomplete or corrupt ({e!r}); train the run again") from None
-    return Run(path, meta, model.eval(), prep.eval())
+        model = create_model(m.name, **m.kwargs)
+    except TypeError as e:
+        raise RunError(f"{folder.path / RECORD}: model arguments {m.kwargs} do not fit {m.name} ({e}); "
+                       f"train the run again") from None
+    state = folder.load_weights()
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise RunError(f"{folder.path / WEIGHTS} does not fit {m.name} {m.kwargs}: "
+                       f"{str(e).splitlines()[0]}; train the run again") from None
+    return Run(folder, record, model.eval(), Preprocess.from_spec(record.data.preprocess).eval())

@@ -8,7 +8,7 @@ than the tutorial loop.
 
 At every epoch end the full training state (model, optimizer, scheduler, RNG,
 history, best weights) is snapshotted in memory; Ctrl-C writes that snapshot
-to the run folder, and `fit(..., resume=run_dir)` continues from it exactly,
+to the run folder, and `fit(..., resume=RunFolder(path))` continues from it exactly,
 so an interrupted and resumed CPU run ends with the same weights as one that
 was never interrupted.
 """
@@ -28,13 +28,15 @@ from torch import nn
 
 from vtk_vision.models import create_model, model_spec
 from vtk_vision.training.augment import Augment
-from vtk_vision.training.config import TrainConfig
+from vtk_vision.runs.config import TrainConfig
 from vtk_vision.data import Split, load_dataset
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.inference import logits_of
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
-from vtk_vision.runs.writer import RunWriter
+from vtk_vision.runs.folder import RunFolder
+from vtk_vision.runs.schema import EpochStats, RunRecord
+from vtk_vision.training.recorder import RunRecorder
 from vtk_vision.core.device import autocast_dtype, memory_format_for, resolve_device
 
 __all__ = ["fit", "Hooks", "FitResult", "TrainingInterrupted", "TrainingDiverged"]
@@ -54,14 +56,19 @@ class Hooks:
 
     on_start: Callable[[dict], None] = lambda info: None
     on_batch: Callable[[int, int], None] = lambda i, n: None
-    on_epoch: Callable[[dict], None] = lambda row: None
+    on_epoch: Callable[[EpochStats], None] = lambda row: None
 
 
-@dataclass
+@dataclass(frozen=True)
 class FitResult:
-    run_dir: Path
-    meta: dict
-    history: list[dict] = field(default_factory=list)
+    """Where the run went and what it recorded (the same record run.json holds)."""
+
+    folder: RunFolder
+    record: RunRecord
+
+    @property
+    def run_dir(self) -> Path:
+        return self.folder.path
 
 
 @dataclass
@@ -210,7 +217,7 @@ def _improved(cfg: TrainConfig, row: dict, state: _State) -> bool:
     return state.best_score is None or score > state.best_score + cfg.min_delta
 
 
-def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: Path | None = None) -> FitResult:
+def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None = None) -> FitResult:
     """Train `cfg.model`, write its run folder, and return where it is and what it reached."""
     hooks = hooks or Hooks()
     cfg, device, ds, model, prep = _prepare(cfg)
@@ -232,10 +239,10 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: Path | None = None
     sched, per_batch = _scheduler(cfg, opt, steps)
     step_model = torch.compile(model) if cfg.compile else model
 
-    writer = RunWriter.resume(resume) if resume else RunWriter.create(cfg, ds, model, prep, device, amp)
+    writer = RunRecorder.resume(resume) if resume else RunRecorder.create(cfg, ds, model, prep, device, amp)
     state = _State()
     if resume:
-        state = _restore(writer.load_resume(), model, opt, sched, gen)
+        state = _restore(writer.load_checkpoint(), model, opt, sched, gen)
     snapshot = _snapshot(model, opt, sched, gen, state)
     hooks.on_start({"run_dir": writer.path, "device": str(device), "amp": str(amp).replace("torch.", ""),
                     "train": len(train_split), "val": len(val_split), "test": len(test_split),
@@ -272,16 +279,16 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: Path | None = None
                     state.stale_epochs += 1
                 if sched is not None and not per_batch:
                     sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
-                writer.epoch(row)
-                hooks.on_epoch(row)
+                writer.epoch(EpochStats(**row))
+                hooks.on_epoch(EpochStats(**row))
                 snapshot = _snapshot(model, opt, sched, gen, state)
                 if cfg.patience is not None and state.stale_epochs >= cfg.patience:
                     break
     except KeyboardInterrupt:
-        writer.save_resume(snapshot)
+        writer.save_checkpoint(snapshot)
         raise TrainingInterrupted(
             f"interrupted; {snapshot['state']['epoch']} epoch(s) saved. Resume with: "
             f"vtk train --resume {writer.path}") from None
     model.load_state_dict(state.best_weights)
-    meta = writer.finish(state, model, prep, splits, memory_format, time.perf_counter() - t_start)
-    return FitResult(writer.path, meta, state.history)
+    record = writer.finish(state, model, prep, splits, memory_format, time.perf_counter() - t_start)
+    return FitResult(writer.folder, record)

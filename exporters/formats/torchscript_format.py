@@ -16,10 +16,12 @@ from pathlib import Path
 
 import torch
 
-from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.core.errors import ExportError
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.exporters.formats import Format
+from vtk_vision.exporters.runner import Runner, require_cuda, torch_runner
 
-__all__ = ["write", "load", "embed", "read_metadata", "quiet_jit"]
+__all__ = ["FORMAT", "quiet_jit"]
 
 EXTRA = "vtk.json"
 
@@ -58,17 +60,23 @@ def embed(path: Path, metadata: dict[str, str]) -> None:
     _save(_load(path), path, metadata)
 
 
-def load(path: Path):
-    module = _load(path)
-    return lambda x: module(x)
+def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
+    if provider == "cuda":
+        require_cuda("TorchScript on cuda")
+    # map_location moves frozen constants too, which .to() would not
+    return torch_runner("torchscript", _load(path, map_location="cuda" if provider == "cuda" else "cpu"), provider)
 
 
-def _load(path: Path, extra: dict | None = None) -> torch.jit.ScriptModule:
+def _load(path: Path, extra: dict | None = None, map_location: str = "cpu") -> torch.jit.ScriptModule:
     with quiet_jit():
-        return torch.jit.load(str(path), map_location="cpu", _extra_files=extra if extra is not None else {})
+        return torch.jit.load(str(path), map_location=map_location, _extra_files=extra if extra is not None else {})
 
 
 def read_metadata(path: Path) -> dict:
     extra = {EXTRA: ""}
     _load(path, extra)
     return json.loads(extra[EXTRA])
+
+
+FORMAT = Format("torchscript", order=1, description="TorchScript (traced, frozen)", providers=("cpu", "cuda"),
+                load=load, suffix=".torchscript", write=write, embed=embed, read_metadata=read_metadata)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from vtk_vision.exporters.base import ExportOptions
-from vtk_vision.core.atomic import write_text
 from vtk_vision.core.errors import ExportError
+from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.exporters.formats import Format
+from vtk_vision.exporters.runner import Runner, require_cuda, torch_runner
 
-__all__ = ["write", "load", "embed", "read_metadata"]
+__all__ = ["FORMAT"]
 
 EXTRA = "vtk.json"
 
@@ -35,16 +36,20 @@ def embed(path: Path, metadata: dict[str, str]) -> None:
     torch.export.save(program, str(path), extra_files={EXTRA: json.dumps(metadata)})
 
 
-def sidecar(final_path: Path, metadata: dict[str, str]) -> None:
-    write_text(final_path.with_name(final_path.name + ".json"), json.dumps(metadata, indent=2) + "\n")
-
-
-def load(path: Path):
-    module = torch.export.load(str(path)).module()
-    return lambda x: module(x)
+def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
+    program = torch.export.load(str(path))
+    if provider == "cuda":  # an ExportedProgram's module cannot simply be .to()-ed: its constants are lifted
+        require_cuda("torch.export on cuda")
+        program = torch.export.passes.move_to_device_pass(program, "cuda")
+    return torch_runner("pt2", program.module(), provider)
 
 
 def read_metadata(path: Path) -> dict:
     extra = {EXTRA: ""}
     torch.export.load(str(path), extra_files=extra)
     return json.loads(extra[EXTRA])
+
+
+FORMAT = Format("pt2", order=3, description="torch.export ExportedProgram", providers=("cpu", "cuda"), load=load,
+                suffix=".pt2", write=write, embed=embed, read_metadata=read_metadata,
+                metadata_sidecar=True)  # <file>.json: metadata a deployer can read without loading the program

@@ -1,0 +1,89 @@
+"""The format table: every artifact format, and eager PyTorch as a runtime without a file.
+
+Each module in this folder defines `FORMAT`, one `Format`: how to write an
+artifact, load it into a `Runner` for a provider and thread count, and read
+and write the metadata embedded in it (plus any sidecar files). Export,
+validation, bench and the command line's choices all come from `FORMATS`, so
+adding a format or a runtime is one new module here plus its tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vtk_vision.core.errors import UnknownNameError
+from vtk_vision.exporters.runner import Runner
+
+__all__ = ["Format", "FORMATS", "artifact_formats", "runtimes", "get_format", "format_of_file"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """One row of the table. A runtime without a file (eager) has no suffix and no writer."""
+
+    name: str                      # the CLI name, in --format and --runtime
+    order: int                     # position in listings and default runs
+    description: str
+    providers: tuple[str, ...]     # where it can run: cpu, cuda, tensorrt
+    # (model or artifact path, provider, threads) -> Runner
+    load: Callable[[Any, str, int], Runner]
+    suffix: str | None = None
+    # (module, example input, path, ExportOptions, metadata) -> None: writes the artifact at path
+    write: Callable[..., None] | None = None
+    embed: Callable[[Path, dict[str, str]], None] | None = None       # (re)write the embedded metadata
+    read_metadata: Callable[[Path], dict[str, str]] | None = None
+    metadata_sidecar: bool = False  # also write the metadata beside the artifact as <file>.json
+
+    @property
+    def has_file(self) -> bool:
+        return self.suffix is not None
+
+    def sidecars(self, path: Path) -> list[Path]:
+        """Files that belong to the artifact at `path` and travel with it."""
+        return [path.with_name(path.name + ".json")] if self.metadata_sidecar else []
+
+
+def _discover() -> dict[str, Format]:
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        fmt = getattr(importlib.import_module(f"{__name__}.{info.name}"), "FORMAT", None)
+        if isinstance(fmt, Format):
+            found.append(fmt)
+    names = [f.name for f in found]
+    if len(set(names)) != len(names):
+        raise RuntimeError(f"format names registered twice: {sorted(names)}")
+    return {f.name: f for f in sorted(found, key=lambda f: f.order)}
+
+
+FORMATS: dict[str, Format] = _discover()
+
+
+def artifact_formats() -> list[str]:
+    """Formats vtk can export: the choices of `vtk export --format`."""
+    return [f.name for f in FORMATS.values() if f.write is not None]
+
+
+def runtimes() -> list[str]:
+    """Everything the bench can time: the choices of `vtk bench --runtime`."""
+    return list(FORMATS)
+
+
+def get_format(name: str) -> Format:
+    try:
+        return FORMATS[name]
+    except KeyError:
+        raise UnknownNameError("format", name, list(FORMATS)) from None
+
+
+def format_of_file(path: Path) -> Format:
+    """The format whose suffix `path` ends with."""
+    for f in FORMATS.values():
+        if f.suffix and path.name.endswith(f.suffix):
+            return f
+    raise UnknownNameError("artifact format", path.suffix or path.name,
+                           [f.suffix for f in FORMATS.values() if f.suffix])

@@ -1,0 +1,72 @@
+"""The `vtk` group, its consoles and its error contract; the commands live beside it, one module per area.
+
+Only the command line imports click and prints. Library errors (`VtkError`)
+become one line on stderr and exit code 1; bad option combinations exit 2.
+`--debug` keeps the traceback. Heavy imports (torch) happen inside commands so
+that `vtk --help` answers at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+from rich.console import Console
+
+from vtk_vision import __version__
+from vtk_vision.core.errors import VtkError
+
+__all__ = ["cli", "main", "console", "stderr", "emit_json"]
+
+# Piped output gets wide tables rather than rich's 80-column default, so nothing is cut.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class VtkGroup(click.Group):
+    """Turns `VtkError` into click's one-line error unless --debug is on."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except VtkError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=VtkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vtk")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """vtk: train, export and benchmark small vision models.
+
+    \b
+      vtk train lenet5              # train on Fashion-MNIST, 32x32 LeNet-5
+      vtk export --format onnx      # export the latest run, checked against PyTorch
+      vtk bench                     # accuracy and latency per runtime
+    """
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def main() -> None:
+    """Console-script entry point: library warnings go to stderr as one line each."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    log = logging.getLogger("vtk")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    cli(obj={})
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))

@@ -1,0 +1,82 @@
+"""`vtk bench`: accuracy and latency per runtime x provider x batch size."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.options import data_dir_option, run_argument, runs_dir_option
+from vtk_vision.core.errors import VtkError
+from vtk_vision.exporters.formats import runtimes as all_runtimes
+from vtk_vision.exporters.runner import PROVIDERS
+
+
+def _int_list(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+    if not sizes or min(sizes) < 1:
+        raise click.BadParameter("batch sizes must be positive integers, e.g. 1,8,64,256")
+    return sizes
+
+
+def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [n for n in names if n not in all_runtimes()]
+    if bad or not names:
+        raise click.BadParameter(f"unknown runtime {', '.join(bad) or '(none)'}; choose from {', '.join(all_runtimes())}")
+    return names
+
+
+@cli.command()
+@run_argument
+@click.option("--provider", type=click.Choice([*PROVIDERS, "all"]),
+              help="Execution provider (default: cpu, plus cuda when a GPU is present).")
+@click.option("--runtime", "runtimes", default=",".join(all_runtimes()), show_default=True,
+              callback=_runtime_list, help="Runtimes to time.")
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
+@click.option("--warmup-s", type=click.FloatRange(0), default=0.3, show_default=True, help="Warm-up per row.")
+@click.option("--min-iters", type=click.IntRange(1), default=50, show_default=True, help="Fewest timed calls.")
+@click.option("--min-s", type=click.FloatRange(0), default=1.0, show_default=True, help="Shortest timed span.")
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for every runtime "
+              "(default: all cores).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report as JSON (default: RUN/bench.json).")
+@click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write CSV.")
+@click.option("--md", "md_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG of latency and throughput against batch size.")
+@click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An earlier bench JSON: print the changes.")
+@runs_dir_option
+@data_dir_option
+def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
+          md_out, plot_out, compare_to, runs_dir, data_dir) -> None:
+    """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
+    from vtk_vision.bench.report import COLUMNS, compare, table_rows, write_outputs
+    from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
+    from vtk_vision.present.tables import table
+    from vtk_vision.runs.folder import load_run
+
+    providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
+    r = load_run(run, runs_dir)
+    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count())
+    report = bench_run(r, opts, str(data_dir) if data_dir else None,
+                       progress=lambda m: stderr.print(m, style="dim", markup=False))
+    env = report["environment"]
+    console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
+                        f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}",
+                        COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
+                                                            "p99 ms", "images/s"}))
+    console.print(f"times: {report['time_includes']}; images/s = batch / mean latency")
+    for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
+        console.print(f"wrote {path}", markup=False)
+    if compare_to:
+        console.print(table(f"changes against {compare_to}", ["row", "old p50", "new p50", "Δ p50", "old img/s",
+                                                              "new img/s", "Δ img/s"], compare(report, compare_to)))
+    if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
+        raise VtkError("some rows failed; their reasons are in the table")

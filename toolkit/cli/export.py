@@ -1,0 +1,65 @@
+"""`vtk export`: a run to the formats of the format table, each checked against eager PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vtk_vision.cli.app import cli, console, emit_json
+from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.core.errors import VtkError
+from vtk_vision.exporters.formats import artifact_formats
+
+
+@cli.command()
+@run_argument
+@click.option("--format", "fmt", type=click.Choice([*artifact_formats(), "all"]), default="onnx",
+              show_default=True, help="Artifact format.")
+@click.option("--opset", type=click.IntRange(1), help="ONNX opset (default: the exporter's own).")
+@click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
+              help="A dynamic batch dimension named `batch`, or a fixed one.")
+@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True,
+              help="The fixed batch of a --static-batch export.")
+@click.option("--bake-preprocess", is_flag=True,
+              help="Input raw uint8 pixels; scaling, padding and normalisation inside the graph.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: RUN/exports).")
+@json_flag
+@runs_dir_option
+@data_dir_option
+def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
+           bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+           data_dir: Path | None) -> None:
+    """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
+    from vtk_vision.exporters import ExportOptions, export_run
+    from vtk_vision.present.tables import fmt_bytes, table
+    from vtk_vision.runs.folder import load_run
+
+    if opset is not None and fmt not in ("onnx", "all"):
+        raise click.UsageError("--opset applies to --format onnx only")
+    if batch_size != 1 and dynamic_batch:
+        raise click.UsageError("--batch-size sets the fixed batch of a --static-batch export")
+    r = load_run(run, runs_dir)
+    formats = artifact_formats() if fmt == "all" else [fmt]
+    opts = ExportOptions(dynamic_batch=dynamic_batch, batch_size=batch_size, opset=opset,
+                         bake_preprocess=bake_preprocess)
+    folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
+    if as_json:
+        emit_json([x.to_dict() for x in results])
+    else:
+        images = results[0].checks[0]["images"] if results[0].checks else 0
+        console.print(table(f"{r.path.name} exports (checked against eager PyTorch on {images:,} test images)",
+                            ["format", "file", "size", "max abs diff", "top-1 agree", "accuracy", "status"],
+                            [[x.format, Path(x.path).name, fmt_bytes(x.size_bytes) if x.passed else "-",
+                              f"{x.max_abs_diff:.1e}" if x.passed else "-",
+                              f"{100 * x.agreement:.2f}%" if x.passed else "-",
+                              f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else "-",
+                              "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"}))
+        if any(x.passed for x in results):
+            console.print(f"wrote {folder / 'export.json'}", markup=False)
+    failed = [x for x in results if not x.passed]
+    if failed:
+        raise VtkError(f"{len(failed)} of {len(results)} export(s) failed: "
+                       + "; ".join(f"{x.format}: {x.error}" for x in failed))

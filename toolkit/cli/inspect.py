@@ -1,0 +1,59 @@
+"""`vtk eval` and `vtk predict`: look at what a trained run does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vtk_vision.cli.app import cli, console, emit_json
+from vtk_vision.cli.options import data_dir_option, run_argument, runs_dir_option
+
+
+@cli.command("eval")
+@run_argument
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the PNGs go (default: the run folder).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@runs_dir_option
+@data_dir_option
+def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+          data_dir: Path | None) -> None:
+    """Test accuracy of RUN (default: the latest), per class; confusion matrix and wrong answers as PNGs."""
+    from vtk_vision.inspection.evaluate import eval_run
+    from vtk_vision.present.tables import table
+    from vtk_vision.runs.folder import load_run
+
+    r = load_run(run, runs_dir)
+    res = eval_run(r, out_dir or r.path, str(data_dir) if data_dir else None)
+    if as_json:
+        return emit_json(res)
+    console.print(table(f"{r.path.name}: test accuracy {100 * res['accuracy']:.2f}% on {res['test_images']:,} images",
+                        ["class", "accuracy"], [[c, f"{100 * a:.2f}%"] for c, a in res["per_class"].items()],
+                        right={"accuracy"}))
+    for f in res["files"]:
+        console.print(f"wrote {f}", markup=False)
+
+
+@cli.command()
+@click.argument("args", nargs=-1, metavar="[RUN] [IMAGE]...")
+@click.option("--n", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Random test images to predict when no IMAGE is given.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG (default: RUN/predictions.png).")
+@runs_dir_option
+@data_dir_option
+def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
+            data_dir: Path | None) -> None:
+    """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
+    from vtk_vision.inspection.predict import predict as predict_, split_run_and_images
+    from vtk_vision.runs.folder import load_run
+
+    run, images = split_run_and_images(args, runs_dir)
+    r = load_run(run, runs_dir)
+    target = out or r.folder.output("predictions.png")
+    rows = predict_(r, target, images or None, n, seed, str(data_dir) if data_dir else None)
+    for row in rows:
+        truth = "" if row["true"] is None else f"  (true: {row['true']})"
+        console.print(f"{row['image']}: {row['predicted']} {100 * row['confidence']:.1f}%{truth}", markup=False)
+    console.print(f"wrote {target}", markup=False)

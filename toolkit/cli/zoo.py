@@ -1,0 +1,53 @@
+"""`vtk models` and `vtk summary`: the model zoo and what a model costs at each input size."""
+
+from __future__ import annotations
+
+import click
+
+from vtk_vision.cli.app import cli, console, emit_json
+from vtk_vision.cli.options import json_flag
+
+
+@cli.command()
+@json_flag
+def models(as_json: bool) -> None:
+    """List the model zoo: input shape, parameters, default dataset."""
+    from vtk_vision.models import create_model, list_models, model_spec
+    from vtk_vision.present.tables import fmt_int, table
+
+    rows = []
+    for name in list_models():
+        spec, model = model_spec(name), create_model(name)
+        rows.append({"name": name, "input_shape": list(model.vtk_info.input_shape),
+                     "params": sum(p.numel() for p in model.parameters()),
+                     "default_dataset": spec.default_dataset, "description": spec.description})
+    if as_json:
+        return emit_json(rows)
+    console.print(table(None, ["model", "input", "params", "dataset", "description"],
+                        [[r["name"], "x".join(map(str, r["input_shape"])), fmt_int(r["params"]),
+                          r["default_dataset"], r["description"]] for r in rows], right={"params"}))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--input-size", "input_sizes", type=int, multiple=True,
+              help="Square input side; repeat to compare sizes (default: the model's own).")
+@click.option("--depth", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="How deep torchinfo descends into nested modules.")
+@json_flag
+def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool) -> None:
+    """torchinfo table of MODEL for each input size, then one comparison line per size."""
+    from vtk_vision.inspection.summary import summarize
+    from vtk_vision.present.tables import fmt_int, table
+
+    # Check every size before printing anything, so an error is the only output.
+    results = [summarize(model, s, depth=depth) for s in (input_sizes or (None,))]
+    if as_json:
+        return emit_json([r.to_dict() for r in results])
+    for r in results:
+        console.print(f"[bold]{r.model} at {'x'.join(map(str, r.input_shape))}[/bold]")
+        console.print(r.table, markup=False)
+    console.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
+                        [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
+                          f"{r.estimated_mb:.2f}"] for r in results],
+                        right={"params", "mult-adds", "est. size (MB)"}))
