@@ -116,7 +116,20 @@ def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.
     return model
 
 
+_NOT_MODELS = {"registry", "shapes"}
+
+
 def _load_builtin() -> None:
-    # Importing the model files registers them; done lazily so that importing
-    # the registry alone stays cheap and free of import cycles.
-    from vtk_vision.models import lenet, mlp, vgg  # noqa: F401
+    """Import every model file in this folder: importing one registers its models.
+
+    Lazy, so that importing the registry alone stays cheap and free of import
+    cycles; a folder scan, so that adding a model is one new file.
+    """
+    import importlib
+    import pkgutil
+
+    import vtk_vision.models as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_MODELS:
+            importlib.import_module(f"{package.__name__}.{info.name}")

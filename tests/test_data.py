@@ -39,7 +39,6 @@ def test_rgb_variant(shared_data):
     assert torch.equal(rgb.test.images[:5, 2], grey.test.images[:5, 0])
 
 
-@pytest.mark.slow
 def test_cifar10_from_jpeg_tarball(shared_data, tmp_path, monkeypatch):
     ds = load_dataset("cifar10", shared_data)
     assert ds.shape == (3, 32, 32)
@@ -196,3 +195,28 @@ def test_datasets_command(tmp_path):
     rows = {r["name"]: r for r in __import__("json").loads(res.output)}
     assert rows["mnist"]["train"] == 60 and rows["mnist-rgb"]["shape"] == [3, 28, 28]
     assert rows["cifar10"]["source"] is None and "not found" in rows["cifar10"]["error"]
+
+
+# ------------------------------------------------------------- the dataset table
+def test_augmentation_reads_the_entry_not_the_name(tmp_path):
+    from vtk_vision.data import DATASETS
+    from vtk_vision.training.augment import Augment
+
+    assert DATASETS["cifar10"].flips and not DATASETS["mnist"].flips and not DATASETS["fashion-mnist-rgb"].flips
+    # a grey character set in a user's tree: never mirrored unless the user says so
+    glyphs = load_dataset(f"imagefolder:{fake_tree(tmp_path / 'glyphs', mode='L')}")
+    assert Augment.for_dataset(glyphs).flip is False and Augment.for_dataset(glyphs, flip=True).flip is True
+    assert Augment.for_dataset(glyphs, jitter=0.3).jitter == 0.0  # colour jitter is for 3-channel data
+
+
+def test_a_new_dataset_is_one_entry(tmp_path, monkeypatch):
+    from vtk_vision.data import DATASETS, DatasetEntry
+    from vtk_vision.data.entries import _idx
+
+    monkeypatch.setitem(DATASETS, "kmnist", DatasetEntry("kmnist", "Kuzushiji-MNIST", 1, flips=False,
+                                                         sources=tuple(_idx("KMNIST")), download_as="KMNIST"))
+    root = fake_mnist(tmp_path / "data", folder="KMNIST")
+    ds = load_dataset("kmnist", root)
+    assert ds.shape == (1, 28, 28) and len(ds.classes) == 10 and ds.entry.name == "kmnist"
+    res = CliRunner().invoke(cli, ["datasets", "--data-dir", str(root), "--json"], obj={})
+    assert {r["name"]: r for r in __import__("json").loads(res.output)}["kmnist"]["train"] == 60

@@ -75,3 +75,18 @@ def test_modules_outside_its_cases_keep_pytorch():
                           nn.Conv2d(2, 2, 3, padding="same"))
     with fast_kernels(model):
         assert not any("forward" in mod.__dict__ for mod in model.modules())
+
+
+@pytest.mark.parametrize("layer,shape,expected", [
+    (nn.Conv2d(1, 6, 5), (1, 32, 32), True),                          # LeNet-5 @32 conv1 (measured)
+    (nn.Conv2d(6, 16, 3), (6, 13, 13), True),                         # LeNet-5 @28 conv2 (measured)
+    (nn.Conv2d(1, 6, 5), (1, 64, 64), False),                         # a 1-channel map never measured
+    (nn.Conv2d(128, 128, 3, padding=1), (128, 7, 7), False),          # VGG: no gain, keeps oneDNN's
+    (nn.Conv2d(3, 32, 3, padding=1), (3, 28, 28), False),             # VGG's first layer: measured slower
+    (nn.MaxPool2d(2), (6, 28, 28), True),
+    (nn.MaxPool2d(2), (6, 27, 27), False),                            # odd maps keep max_pool2d
+])
+def test_kernels_only_take_the_measured_shapes(layer, shape, expected):
+    from vtk_vision.core.fastpath import wants_fast_kernel
+
+    assert wants_fast_kernel(layer, torch.zeros(2, *shape)) is expected

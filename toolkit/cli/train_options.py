@@ -84,6 +84,8 @@ TRAIN_OPTIONS: list[TrainOption] = [
     TrainOption("--monitor", "monitor", click.Choice(["val_acc", "val_loss"]), "What picks the best epoch."),
     TrainOption("--augment/--no-augment", "augment", bool, "Batch augmentation on the device."),
     TrainOption("--jitter", "jitter", _R(0, 1), "Colour jitter strength for RGB data."),
+    TrainOption("--flip/--no-flip", "flip", bool, "Random left-right flips when augmenting (default: the "
+                "dataset's own fact: yes for photos, no for digits and clothes and for imagefolder trees)."),
     TrainOption("--seed", "seed", int, "Seed: a CPU run repeats bit for bit."),
     TrainOption("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "Where to train."),
     TrainOption("--amp", "amp", click.Choice(AMP_MODES), "Mixed precision (auto: bf16 on GPU)."),

@@ -2,23 +2,29 @@
 
 Why: on the 2-core AVX2 machines this project trains on, two ATen/oneDNN
 kernels dominate a LeNet-5 step, and both have an equivalent that is faster
-there for the shapes named below (`scripts/bench_train.py` prints the
-effect on a whole step: about 1.5x for LeNet-5):
+there for the shapes named below. Each applies only inside the bounds of
+the shapes measured (`wants_fast_kernel`); `scripts/bench_fastpath.py`
+prints every conv and pool shape of the zoo, PyTorch's kernel against
+vtk's, and `scripts/bench_train.py` the effect on a whole LeNet-5 step.
 
 - max pooling 2x2 on even-sized maps: `max_pool2d` takes ~3.5 ms forward
   for a (256, 6, 28, 28) batch, longer than the convolution before it.
   Three elementwise maxima over strided views take ~0.4 ms; the argmax
   indices they imply feed PyTorch's own `max_pool2d_with_indices_backward`,
   so the gradient is bit for bit the native one (for finite inputs, tied
-  inputs included: the first in scan order wins, as in ATen). Odd sizes and
-  maps over 8M values measured slower this way, so they keep `max_pool2d`.
-- a convolution's weight gradient where the input has one channel or the
-  output is at most 10x10: oneDNN takes ~5.5 ms for LeNet-5's 1-channel
-  5x5 input layer. The same sum is a forward convolution of the input with
-  the output gradient, batch as channels, ~2.3 ms. Equal up to float
-  summation order; the input gradient and bias stay PyTorch's. Larger maps
-  with several channels (VGG's 28x28 and 32x32 layers) measured 0.4-0.7x, so
-  they keep oneDNN's.
+  inputs included: the first in scan order wins, as in ATen). Forward and
+  backward together: 1.30-1.43x on LeNet-5's maps (same run as below). Odd
+  sizes and maps over 8M values measured slower this way, so they keep
+  `max_pool2d`; VGG's ceil-mode pools are never touched.
+- a convolution's weight gradient for LeNet-5's shapes: a 1-channel input
+  with output maps up to 28x28, or at most 16 input channels with output
+  maps up to 11x11. The same sum is a forward convolution of the input with
+  the output gradient, batch as channels. Equal up to float summation
+  order; the input gradient and bias stay PyTorch's. Measured 2026-11-25 on
+  the 2-core AMD EPYC (forward + backward, batch 256, median of 7): LeNet-5's
+  convs 1.00-1.46x, with run-to-run spreads as wide as 0.95-2.17x; VGG's
+  layers (28x28 maps, or 64-256 channels at 7x7 and 8x8) 0.97-1.09x, no
+  gain beyond noise, so they keep oneDNN's.
 
 `fast_kernels(model)` patches the forward of those modules on one model
 instance for the length of a `with` block and restores them after. The
@@ -37,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["fast_kernels", "max_pool_2x2", "conv2d_fast_wgrad"]
+__all__ = ["fast_kernels", "max_pool_2x2", "conv2d_fast_wgrad", "wants_fast_kernel"]
 
 
 def _pairs(v) -> tuple:
@@ -72,8 +78,12 @@ class _MaxPool2x2(torch.autograd.Function):
             grad, x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
 
 
-MAX_POOL_VALUES = 1 << 23   # above this the strided maxima measured slower than ATen's kernel
-WGRAD_MAX_SIDE = 10         # output maps up to this side take the convolution-shaped weight gradient
+# The bounds of the measured shapes (scripts/bench_fastpath.py prints each shape of the zoo):
+MAX_POOL_VALUES = 1 << 23        # above this the strided maxima measured slower than ATen's kernel
+WGRAD_ONE_CHANNEL_MAX_SIDE = 28  # 1-channel inputs: output maps up to this side (LeNet-5's 26 and 28)
+WGRAD_MAX_SIDE = 11              # several input channels: output maps up to this side ...
+WGRAD_MAX_CHANNELS = 16          # ... and at most this many input channels (LeNet-5's 6 and 16; VGG's
+                                 # 64-256 channels at 7x7 and 8x8 measured 0.83-1.24x: no gain, so excluded)
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
@@ -115,17 +125,25 @@ def conv2d_fast_wgrad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
     return _Conv2dFastWGrad.apply(x, weight, bias, padding)
 
 
+def wants_fast_kernel(m: nn.Module, x: torch.Tensor) -> bool:
+    """Whether `m` takes the faster kernel for input `x`: only shapes measured faster qualify."""
+    if x.dim() != 4:
+        return False
+    if isinstance(m, nn.MaxPool2d):
+        return x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0 and x.numel() <= MAX_POOL_VALUES
+    k, p = m.kernel_size, m.padding
+    side = min(x.shape[-2] + 2 * p[0] - k[0], x.shape[-1] + 2 * p[1] - k[1]) + 1
+    return (x.shape[1] == 1 and side <= WGRAD_ONE_CHANNEL_MAX_SIDE) or \
+        (x.shape[1] <= WGRAD_MAX_CHANNELS and side <= WGRAD_MAX_SIDE)
+
+
 def _pool_forward(self: nn.MaxPool2d, x: torch.Tensor) -> torch.Tensor:
-    if x.dim() == 4 and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0 and x.numel() <= MAX_POOL_VALUES:
-        return max_pool_2x2(x)
-    return type(self).forward(self, x)
+    return max_pool_2x2(x) if wants_fast_kernel(self, x) else type(self).forward(self, x)
 
 
 def _conv_forward(self: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    k, p = self.kernel_size, self.padding
-    side = min(x.shape[-2] + 2 * p[0] - k[0], x.shape[-1] + 2 * p[1] - k[1]) + 1
-    if x.dim() == 4 and (x.shape[1] == 1 or side <= WGRAD_MAX_SIDE):
-        return conv2d_fast_wgrad(x, self.weight, self.bias, p)
+    if wants_fast_kernel(self, x):
+        return conv2d_fast_wgrad(x, self.weight, self.bias, self.padding)
     return type(self).forward(self, x)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vtk_vision.data.datasets import RGB_OF, load_dataset
+from vtk_vision.data.datasets import load_dataset
+from vtk_vision.data.entries import DATASETS
 from vtk_vision.core.errors import DataError
 
 __all__ = ["survey"]
@@ -13,7 +14,7 @@ __all__ = ["survey"]
 def survey(data_dir: str | Path | None = None) -> list[dict]:
     """One row per built-in dataset; loading goes through the cache, so it is quick after the first time."""
     rows = []
-    for name in ["mnist", "fashion-mnist", "cifar10", *RGB_OF]:
+    for name in DATASETS:
         try:
             ds = load_dataset(name, data_dir)
         except DataError as e:

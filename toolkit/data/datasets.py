@@ -10,7 +10,6 @@ that take three).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,10 +18,11 @@ import torch
 from vtk_vision.core.paths import data_root
 from vtk_vision.data import sources
 from vtk_vision.data.cache import cached
+from vtk_vision.data.entries import DATASETS, IMAGEFOLDER, DatasetEntry, dataset_names
 from vtk_vision.data.splits import stratified_indices
 from vtk_vision.core.errors import DataError, UnknownNameError
 
-__all__ = ["Split", "Dataset", "load_dataset", "DATASET_NAMES", "find_source"]
+__all__ = ["Split", "Dataset", "load_dataset", "find_source"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Dataset:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str
+    entry: DatasetEntry   # the table's facts: flips, translation, how it was found
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -77,61 +78,19 @@ class Dataset:
         return replace(self, train=self.train.to(device), test=self.test.to(device))
 
 
-@dataclass(frozen=True)
-class _Source:
-    """One way a dataset can be found under a data root."""
-
-    label: str                                   # what the error says was looked for
-    present: Callable[[Path], list[Path] | None]  # source files when found, else None
-    read: Callable[[Path], tuple[dict, dict]]
-
-
-def _idx(tv_name: str) -> list[_Source]:
-    def present(root: Path) -> list[Path] | None:
-        files = sources.idx_files(root, tv_name)
-        return files if all(p.exists() for p in files) else None
-
-    return [_Source(f"{tv_name}/raw/*-ubyte (torchvision's {tv_name})", present,
-                    lambda root: sources.read_idx_set(root, tv_name))]
-
-
-def _cifar() -> list[_Source]:
-    def tarball(root: Path) -> Path:
-        return root / "cifar10-jpeg.tar.gz"
-
-    return [
-        _Source("cifar-10-batches-py/ (torchvision's CIFAR10 pickles)",
-                lambda root: [root / "cifar-10-batches-py"] if (root / "cifar-10-batches-py").is_dir() else None,
-                sources.read_cifar_pickles),
-        _Source("cifar10-jpeg.tar.gz (JPEG ImageFolder tarball)",
-                lambda root: [tarball(root)] if tarball(root).is_file() else None,
-                lambda root: sources.read_image_tree(sources.unpack_tarball(tarball(root), "cifar10-jpeg"))),
-        _Source("cifar10/train and cifar10/test (ImageFolder tree)",
-                lambda root: [root / "cifar10"] if (root / "cifar10" / "train").is_dir() else None,
-                lambda root: sources.read_image_tree(root / "cifar10")),
-    ]
-
-
-# name -> (ways to find it, the torchvision dataset class that can download it)
-_SOURCES: dict[str, tuple[list[_Source], str]] = {
-    "mnist": (_idx("MNIST"), "MNIST"),
-    "fashion-mnist": (_idx("FashionMNIST"), "FashionMNIST"),
-    "cifar10": (_cifar(), "CIFAR10"),
-}
-RGB_OF = {"mnist-rgb": "mnist", "fashion-mnist-rgb": "fashion-mnist"}
-DATASET_NAMES = [*_SOURCES, *RGB_OF, "imagefolder:PATH"]
-
-
-def find_source(name: str, root: Path) -> tuple[_Source, list[Path]] | None:
-    """The first way `name` is present under `root`, with its source files."""
-    for src in _SOURCES[name][0]:
+def find_source(entry: DatasetEntry, root: Path):
+    """The first way `entry` is present under `root`, with its source files."""
+    for src in entry.sources:
         if (files := src.present(root)) is not None:
             return src, files
     return None
 
 
-def _download(name: str, root: Path) -> None:
-    cls = sources.torchvision_dataset(_SOURCES[name][1])
+def _download(entry: DatasetEntry, root: Path) -> None:
+    name = entry.name
+    if entry.download_as is None:
+        raise DataError(f"{name} cannot be downloaded; copy its files under {root}")
+    cls = sources.torchvision_dataset(entry.download_as)
     try:
         for train in (True, False):
             cls(str(root), train=train, download=True)
@@ -140,36 +99,38 @@ def _download(name: str, root: Path) -> None:
                         f"copy the files there by hand or set --data-dir / VTK_DATA_DIR") from None
 
 
-def _missing(name: str, root: Path) -> DataError:
-    looked = "; ".join(s.label for s in _SOURCES[name][0])
-    return DataError(f"{name} not found under {root} (looked for: {looked}); pass --download to fetch it "
+def _missing(entry: DatasetEntry, root: Path) -> DataError:
+    looked = "; ".join(s.label for s in entry.sources)
+    return DataError(f"{entry.name} not found under {root} (looked for: {looked}); pass --download to fetch it "
                      f"with torchvision, or point --data-dir / VTK_DATA_DIR at a folder that holds it")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
     """Load `name` from the data root, decoding only what the tensor cache cannot serve."""
-    if name in RGB_OF:
-        grey = load_dataset(RGB_OF[name], data_dir, download)
+    entry = DATASETS.get(name)
+    if entry is not None and entry.rgb_of is not None:
+        grey = load_dataset(entry.rgb_of, data_dir, download)
         rgb = lambda s: Split(s.images.expand(-1, 3, -1, -1).contiguous(), s.labels)  # noqa: E731
         return replace(grey, name=name, train=rgb(grey.train), test=rgb(grey.test),
-                       mean=grey.mean * 3, std=grey.std * 3)
+                       mean=grey.mean * 3, std=grey.std * 3, entry=entry)
     if name.startswith("imagefolder:"):
         root = Path(name.split(":", 1)[1]).expanduser().resolve()
         if not root.is_dir():
             raise DataError(f"image tree {root} does not exist; give imagefolder:PATH a folder of "
                             f"<class>/ folders (or train/ and test/ holding them)")
-        return _finish(name, str(root), *cached(name, [root], lambda: _with_stats(sources.read_image_tree(root))))
-    if name not in _SOURCES:
-        raise UnknownNameError("dataset", name, DATASET_NAMES)
+        entry = replace(IMAGEFOLDER, name=name)
+        return _finish(entry, str(root), *cached(name, [root], lambda: _with_stats(sources.read_image_tree(root))))
+    if entry is None:
+        raise UnknownNameError("dataset", name, dataset_names())
     root = data_root(data_dir)
-    found = find_source(name, root)
+    found = find_source(entry, root)
     if found is None and download:
-        _download(name, root)
-        found = find_source(name, root)
+        _download(entry, root)
+        found = find_source(entry, root)
     if found is None:
-        raise _missing(name, root)
+        raise _missing(entry, root)
     src, files = found
-    return _finish(name, str(files[0].parent if len(files) > 1 else files[0]),
+    return _finish(entry, str(files[0].parent if len(files) > 1 else files[0]),
                    *cached(name, files, lambda: _with_stats(src.read(root))))
 
 
@@ -180,6 +141,6 @@ def _with_stats(decoded: tuple[dict[str, torch.Tensor], dict]) -> tuple[dict[str
     return t, info | {"mean": x.mean((0, 2, 3)).tolist(), "std": x.std((0, 2, 3)).tolist()}
 
 
-def _finish(name: str, source: str, t: dict[str, torch.Tensor], info: dict) -> Dataset:
-    return Dataset(name, Split(t["train_x"], t["train_y"]), Split(t["test_x"], t["test_y"]),
-                   tuple(info["classes"]), tuple(info["mean"]), tuple(info["std"]), source)
+def _finish(entry: DatasetEntry, source: str, t: dict[str, torch.Tensor], info: dict) -> Dataset:
+    return Dataset(entry.name, Split(t["train_x"], t["train_y"]), Split(t["test_x"], t["test_y"]),
+                   tuple(info["classes"]), tuple(info["mean"]), tuple(info["std"]), source, entry)

@@ -47,6 +47,7 @@ class TrainConfig:
     monitor: str = "val_acc"
     augment: bool | None = None
     jitter: float = 0.0
+    flip: bool | None = None            # None: whatever the dataset's entry says
     seed: int = 0
     device: str = "auto"
     amp: str = "auto"

@@ -1,9 +1,10 @@
 """Augmentation applied to a whole batch on its device: no per-sample Python.
 
-Random translation suits digits and clothes (they are centred, but not
-perfectly); horizontal flips only suit natural images (a flipped 7 or shoe is a
-different thing); colour jitter varies per-channel gain for RGB versions of
-grey sets.
+Random translation suits every built-in set (they are centred, but not
+perfectly); horizontal flips only suit images whose class survives a mirror
+(a flipped 7 or shoe is a different thing). Which applies is a fact of the
+dataset's entry (toolkit/data/entries.py), never guessed from its name.
+Colour jitter varies per-channel gain and only applies to 3-channel data.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from vtk_vision.data import Dataset
 
 __all__ = ["Augment", "translate", "hflip", "color_jitter"]
 
@@ -56,8 +59,7 @@ class Augment:
         return color_jitter(x, self.jitter, g) if self.jitter else x
 
     @classmethod
-    def for_dataset(cls, name: str, jitter: float = 0.0) -> Augment:
-        """Translation for digits and clothes; flips and translation for natural images."""
-        if name.startswith(("mnist", "fashion-mnist")):
-            return cls(max_shift=2, jitter=jitter if name.endswith("-rgb") else 0.0)
-        return cls(max_shift=2, flip=True, jitter=jitter)
+    def for_dataset(cls, ds: Dataset, jitter: float = 0.0, flip: bool | None = None) -> Augment:
+        """The dataset entry's translation and flips (`flip` overrides the entry), jitter for RGB data."""
+        return cls(max_shift=ds.entry.max_shift, flip=ds.entry.flips if flip is None else flip,
+                   jitter=jitter if ds.shape[0] == 3 else 0.0)

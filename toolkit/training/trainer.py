@@ -232,7 +232,7 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
     prep = prep.to(device)
     model = model.to(device, memory_format=memory_format)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    aug = Augment.for_dataset(cfg.dataset, cfg.jitter) if cfg.augment else None
+    aug = Augment.for_dataset(ds, cfg.jitter, cfg.flip) if cfg.augment else None
     loss_fn = _loss_fn(cfg, len(ds.classes), device)
     opt = _optimizer(cfg, model)
     steps = (len(train_split) + cfg.batch_size - 1) // cfg.batch_size

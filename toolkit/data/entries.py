@@ -1,0 +1,100 @@
+"""The dataset table: every dataset vtk knows by name, with the facts training needs about it.
+
+Adding a dataset is one `DatasetEntry` here: where its files can be found
+(first match wins), how many channels it has, whether a mirrored image keeps
+its class (flips are right for photos, wrong for digits, letters and
+clothes), how far translation may shift it, and which torchvision class can
+download it. `vtk datasets` lists this table; the trainer's augmentation
+reads its facts, never the dataset's name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vtk_vision.data import sources
+
+__all__ = ["DatasetEntry", "DATASETS", "IMAGEFOLDER", "dataset_names"]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One way a dataset can be found under a data root."""
+
+    label: str                                   # what the error says was looked for
+    present: Callable[[Path], list[Path] | None]  # source files when found, else None
+    read: Callable[[Path], tuple[dict, dict]]
+
+
+def _idx(tv_name: str) -> list[_Source]:
+    def present(root: Path) -> list[Path] | None:
+        files = sources.idx_files(root, tv_name)
+        return files if all(p.exists() for p in files) else None
+
+    return [_Source(f"{tv_name}/raw/*-ubyte (torchvision's {tv_name})", present,
+                    lambda root: sources.read_idx_set(root, tv_name))]
+
+
+def _cifar() -> list[_Source]:
+    def tarball(root: Path) -> Path:
+        return root / "cifar10-jpeg.tar.gz"
+
+    return [
+        _Source("cifar-10-batches-py/ (torchvision's CIFAR10 pickles)",
+                lambda root: [root / "cifar-10-batches-py"] if (root / "cifar-10-batches-py").is_dir() else None,
+                sources.read_cifar_pickles),
+        _Source("cifar10-jpeg.tar.gz (JPEG ImageFolder tarball)",
+                lambda root: [tarball(root)] if tarball(root).is_file() else None,
+                lambda root: sources.read_image_tree(sources.unpack_tarball(tarball(root), "cifar10-jpeg"))),
+        _Source("cifar10/train and cifar10/test (ImageFolder tree)",
+                lambda root: [root / "cifar10"] if (root / "cifar10" / "train").is_dir() else None,
+                lambda root: sources.read_image_tree(root / "cifar10")),
+    ]
+
+
+# name -> (ways to find it, the torchvision dataset class that can download it)
+_SOURCES: dict[str, tuple[list[_Source], str]] = {
+    "mnist": (_idx("MNIST"), "MNIST"),
+    "fashion-mnist": (_idx("FashionMNIST"), "FashionMNIST"),
+    "cifar10": (_cifar(), "CIFAR10"),
+}
+RGB_OF = {"mnist-rgb": "mnist", "fashion-mnist-rgb": "fashion-mnist"}
+DATASET_NAMES = [*_SOURCES, *RGB_OF, "imagefolder:PATH"]
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """One named dataset and its facts."""
+
+    name: str
+    description: str
+    channels: int                        # 0: whatever the files hold (image trees)
+    flips: bool                          # does a left-right mirrored image keep its class?
+    max_shift: int = 2                   # random translation, in pixels, when --augment is on
+    sources: tuple[_Source, ...] = ()    # ways to find it under a data root; the first match wins
+    download_as: str | None = None       # torchvision dataset class that can fetch it
+    rgb_of: str | None = None            # this entry is the grey entry `rgb_of` in three channels
+
+
+IMAGEFOLDER = DatasetEntry(
+    "imagefolder:PATH", "your own tree: PATH/<class>/* split 80/20, or PATH/train/<class>/* and PATH/test/...",
+    channels=0, flips=False)  # vtk cannot know that a mirrored image keeps its class: `vtk train --flip` says so
+
+DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
+    DatasetEntry("mnist", "handwritten digits 0-9 (LeCun et al.)", 1, flips=False, sources=tuple(_idx("MNIST")),
+                 download_as="MNIST"),
+    DatasetEntry("fashion-mnist", "Zalando's clothes and shoes, 10 classes", 1, flips=False,
+                 sources=tuple(_idx("FashionMNIST")), download_as="FashionMNIST"),
+    DatasetEntry("cifar10", "32x32 colour photos, 10 classes (Krizhevsky)", 3, flips=True,
+                 sources=tuple(_cifar()), download_as="CIFAR10"),
+    DatasetEntry("mnist-rgb", "mnist as three identical channels", 3, flips=False, rgb_of="mnist"),
+    DatasetEntry("fashion-mnist-rgb", "fashion-mnist as three identical channels", 3, flips=False,
+                 rgb_of="fashion-mnist"),
+)}
+
+
+def dataset_names() -> list[str]:
+    """Every name `load_dataset` takes, as users write them."""
+    return [*DATASETS, IMAGEFOLDER.name]
