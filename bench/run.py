@@ -88,17 +88,15 @@ def _peak_rss_mb() -> float:
 
 
 def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[str, Path]:
-    """The run's plain (float-input, dynamic-batch) artifacts; missing ones are exported, validated and
-    recorded in export.json like any other."""
-    found = {}
-    formats = [f for f in wanted if get_format(f).has_file]
-    missing = [f for f in formats if not (run.folder.exports_dir / artifact_name(f, baked=False)).exists()]
+    """The plain (float-input, dynamic-batch) artifact each runtime loads; missing ones are exported,
+    validated and recorded in export.json like any other."""
+    needed = {r: get_format(r).artifact_format for r in wanted if get_format(r).has_file}
+    path = {f: run.folder.exports_dir / artifact_name(f, baked=False) for f in set(needed.values())}
+    missing = sorted(f for f, p in path.items() if not p.exists())
     if missing:
         progress(f"exporting {', '.join(missing)} (missing from {run.folder.exports_dir})")
         export_run(run, missing, images=images, labels=labels, written_by="vtk bench")
-    for f in formats:
-        found[f] = run.folder.exports_dir / artifact_name(f, baked=False)
-    return found
+    return {r: path[f] for r, f in needed.items()}
 
 
 def _accuracy(runner: Runner, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, int]:

@@ -143,3 +143,24 @@ def test_cuda_rows_are_cuda(run_dir, shared_data):
     onnx = [r for r in rows if r["runtime"] == "onnx"]
     assert all(r["active_providers"][0] == "CUDAExecutionProvider" for r in onnx)
     assert all(r["gpu_peak_mb"] is not None for r in rows if r["runtime"] == "eager")
+
+
+def test_a_new_runtime_is_one_table_entry(run_dir, shared_data, monkeypatch):
+    """A runtime that reads another format's file (as OpenVINO reads ONNX) needs only its table entry."""
+    from dataclasses import replace
+
+    from vtk_vision.exporters import formats
+
+    onnx = formats.FORMATS["onnx"]
+    loaded = []
+
+    def load(path, provider, threads):
+        loaded.append(path.name)
+        return replace(onnx.load(path, provider, threads), runtime="ort-again")
+
+    monkeypatch.setitem(formats.FORMATS, "ort-again", formats.Format(
+        "ort-again", order=9, description="ORT, a second time", providers=("cpu",), load=load, reads="onnx"))
+    assert "ort-again" in formats.runtimes() and "ort-again" not in formats.artifact_formats()
+    opts = BenchOptions(runtimes=("ort-again",), batch_sizes=(1,), warmup_s=0, min_iters=2, min_s=0, threads=1)
+    (row,) = bench_run(load_run(run_dir), opts, str(shared_data))["rows"]
+    assert row["status"] == "ok" and loaded == ["model.onnx"] and row["artifact"].endswith("model.onnx")

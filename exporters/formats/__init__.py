@@ -38,10 +38,16 @@ class Format:
     embed: Callable[[Path, dict[str, str]], None] | None = None       # (re)write the embedded metadata
     read_metadata: Callable[[Path], dict[str, str]] | None = None
     metadata_sidecar: bool = False  # also write the metadata beside the artifact as <file>.json
+    reads: str | None = None        # a runtime with no writer of its own loads this format's file (e.g. "onnx")
+
+    @property
+    def artifact_format(self) -> str | None:
+        """The format whose file this runtime loads: its own, another's (`reads`), or None (eager)."""
+        return self.name if self.write is not None else self.reads
 
     @property
     def has_file(self) -> bool:
-        return self.suffix is not None
+        return self.artifact_format is not None
 
     def sidecars(self, path: Path) -> list[Path]:
         """Files that belong to the artifact at `path` and travel with it."""
