@@ -1,0 +1,265 @@
+"""The typed, versioned contents of a run folder: run.json and exports/export.json.
+
+Why a schema: four commands read what `train` wrote, and a run folder can come
+from an older vtk or from someone else. Parsing happens here once; a field of
+the wrong type or a count that does not add up (fewer class names than the
+model has outputs, a mean per channel that is not one per channel) is refused
+with one line naming the file and the field, instead of a KeyError three
+modules later. Everyone else gets these frozen records, never the raw dict.
+
+Version 1 is the layout vtk wrote before the schema had a number (no
+`schema` key); it carries the same fields and is read as it is. A file from a
+newer vtk is refused with the version it needs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from vtk_vision.core.errors import RunError
+from vtk_vision.core.preprocess import PreprocessSpec
+from vtk_vision.models import ModelInfo
+from vtk_vision.runs.config import TrainConfig
+
+__all__ = ["SCHEMA_VERSION", "STATUSES", "RunRecord", "DataRecord", "EpochStats", "Provenance",
+           "ExportResult", "ExportRecord", "parse_run", "parse_export"]
+
+SCHEMA_VERSION = 2
+# running -> interrupted (a resumable checkpoint) | diverged | complete; interrupted -> running (resume)
+STATUSES = ("running", "interrupted", "diverged", "complete")
+_NEXT = {"running": {"interrupted", "diverged", "complete"}, "interrupted": {"running"},
+         "diverged": set(), "complete": set()}
+
+
+class _Reader:
+    """Typed field access into one JSON object, with errors that name the file and the field."""
+
+    def __init__(self, data: Any, where: str, path: str = ""):
+        self.where, self.path = where, path
+        if not isinstance(data, dict):
+            self.fail(f"should be a JSON object, not {type(data).__name__}")
+        self.data = data
+
+    def fail(self, what: str):
+        field_name = f" field {self.path!r}" if self.path else ""
+        raise RunError(f"{self.where}:{field_name} {what}; train the run again or restore the file")
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self.get(key, dict), self.where, f"{self.path}.{key}".lstrip("."))
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
+        if key not in self.data:
+            if default is not ...:
+                return default
+            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail("is missing")
+        value = self.data[key]
+        if value is None and default is None:
+            return None
+        ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _tuple(kind))
+        if not ok:
+            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+                f"should be {_kind_name(kind)}, not {type(value).__name__}")
+        return value
+
+    def numbers(self, key: str, n: int | None = None, positive: bool = False) -> tuple[float, ...]:
+        values = self.get(key, list)
+        bad = [v for v in values if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v)
+               or (positive and v <= 0)]
+        if bad or (n is not None and len(values) != n):
+            want = f"{n} " if n is not None else ""
+            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+                f"should be a list of {want}{'positive ' if positive else ''}finite numbers, got {values!r:.80}")
+        return tuple(float(v) for v in values)
+
+
+def _tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _kind_name(kind) -> str:
+    names = {dict: "an object", list: "a list", str: "text", int: "an integer", float: "a number", bool: "true or false"}
+    return " or ".join(names.get(k, k.__name__) for k in _tuple(kind))
+
+
+@dataclass(frozen=True)
+class DataRecord:
+    """The data a run trained on, and how its images become model inputs."""
+
+    name: str
+    source: str
+    classes: tuple[str, ...]
+    image_shape: tuple[int, int, int]   # (C, H, W) of the dataset's images, before padding
+    preprocess: PreprocessSpec
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One row of a run's history (and of metrics.csv)."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What an exported artifact's metadata says about where it came from."""
+
+    model: ModelInfo
+    classes: tuple[str, ...]
+    preprocess: PreprocessSpec
+    dataset: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json: everything a later command needs to rebuild, feed and judge the model."""
+
+    status: str
+    created: str
+    model: ModelInfo
+    data: DataRecord
+    config: TrainConfig
+    device: str
+    amp: str
+    versions: dict[str, str]
+    history: tuple[EpochStats, ...] = ()
+    accuracy: dict[str, float] | None = None     # per split: train, val, test
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    wall_s: float | None = None
+    schema: int = SCHEMA_VERSION
+
+    def moved_to(self, status: str, **changes) -> RunRecord:
+        """This record in `status`; a transition the life of a run does not allow is a bug, not a user error."""
+        if status != self.status and status not in _NEXT[self.status]:
+            raise RuntimeError(f"a run cannot go from {self.status!r} to {status!r}")
+        return replace(self, status=status, **changes)
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(self.model, self.data.classes, self.data.preprocess, self.data.name, dict(self.versions))
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["config"] = self.config.to_dict()
+        d["data"]["preprocess"] = self.data.preprocess.to_dict()
+        return {"schema": self.schema, **{k: v for k, v in d.items() if k != "schema"}}
+
+
+def _model(r: _Reader) -> ModelInfo:
+    shape = r.numbers("input_shape", 3, positive=True)
+    return ModelInfo(r.get("name", str), tuple(int(s) for s in shape), r.get("num_classes", int),
+                     r.get("default_dataset", str, ""), r.get("kwargs", dict))
+
+
+def _preprocess(r: _Reader, channels: int) -> PreprocessSpec:
+    image = tuple(int(s) for s in r.numbers("image_shape", 3, positive=True))
+    model = tuple(int(s) for s in r.numbers("model_shape", 3, positive=True))
+    return PreprocessSpec(r.numbers("mean", channels), r.numbers("std", channels, positive=True), image, model)
+
+
+def _version(r: _Reader) -> int:
+    version = r.get("schema", int, 1)
+    if version > SCHEMA_VERSION:
+        r.fail(f"was written by a newer vtk (schema {version}; this vtk reads up to {SCHEMA_VERSION}): upgrade vtk")
+    return version
+
+
+def parse_run(data: Any, where: str) -> RunRecord:
+    """A RunRecord from run.json's parsed JSON, checked field by field; `where` names the file in errors."""
+    r = _Reader(data, where)
+    _version(r)
+    model = _model(r.sub("model"))
+    d = r.sub("data")
+    classes = tuple(d.get("classes", list))
+    if not all(isinstance(c, str) for c in classes) or len(classes) != model.num_classes:
+        d.fail(f"'classes' should be {model.num_classes} names, one per model output, got {len(classes)}")
+    prep = _preprocess(d.sub("preprocess"), model.input_shape[0])
+    image_shape = tuple(int(s) for s in d.numbers("image_shape", 3, positive=True))
+    if prep.model_shape != model.input_shape or prep.image_shape != image_shape:
+        d.fail(f"preprocess shapes {prep.image_shape} -> {prep.model_shape} do not match the data "
+               f"{image_shape} and the model {model.input_shape}")
+    status = r.get("status", str)
+    if status not in STATUSES:
+        r.fail(f"'status' should be one of {', '.join(STATUSES)}, got {status!r}")
+    try:
+        config = TrainConfig.from_dict(r.get("config", dict))
+    except (TypeError, ValueError) as e:
+        r.fail(f"'config' does not describe a training run ({e})")
+    history = []
+    for row in r.get("history", list, []):
+        h = _Reader(row, where, "history[]")
+        history.append(EpochStats(**{k: h.get(k, (int, float)) for k in EpochStats.__dataclass_fields__}))
+    accuracy = r.get("accuracy", dict, None)
+    if accuracy is not None and not all(isinstance(v, (int, float)) for v in accuracy.values()):
+        r.fail("'accuracy' should map split names to numbers")
+    return RunRecord(status, r.get("created", str, ""), model,
+                     DataRecord(d.get("name", str), d.get("source", str, ""), classes, image_shape, prep),
+                     config, r.get("device", str, "cpu"), r.get("amp", str, "None"),
+                     {str(k): str(v) for k, v in r.get("versions", dict, {}).items()}, tuple(history), accuracy,
+                     r.get("best_epoch", int, None), r.get("epochs_run", int, None),
+                     r.get("wall_s", (int, float), None))
+
+
+@dataclass
+class ExportResult:
+    """One artifact and the evidence that it matches eager PyTorch: a row of export.json."""
+
+    format: str
+    path: str
+    size_bytes: int = 0
+    input_shape: list = field(default_factory=list)
+    input_dtype: str = ""
+    max_abs_diff: float | None = None
+    max_rel_diff: float | None = None
+    agreement: float | None = None
+    accuracy: float | None = None
+    eager_accuracy: float | None = None
+    checks: list[dict] = field(default_factory=list)
+    passed: bool = False
+    seconds: float = 0.0
+    error: str | None = None
+    options: dict = field(default_factory=dict)
+    written_by: str = "vtk export"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validation(self) -> dict:
+        """The validation results that go inside the artifact's own metadata."""
+        keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed")
+        return {k: getattr(self, k) for k in keep}
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """exports/export.json: every artifact in the folder, keyed by file name, whoever wrote it."""
+
+    artifacts: dict[str, ExportResult] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict:
+        return {"schema": self.schema, "artifacts": {k: v.to_dict() for k, v in sorted(self.artifacts.items())}}
+
+
+def parse_export(data: Any, where: str) -> ExportRecord:
+    r = _Reader(data, where)
+    _version(r)
+    known = set(ExportResult.__dataclass_fields__)
+    artifacts = {}
+    for name, row in r.get("artifacts", dict).items():
+        a = _Reader(row, where, f"artifacts.{name}")
+        a.get("format", str)
+        a.get("path", str)
+        artifacts[name] = ExportResult(**{k: v for k, v in row.items() if k in known})
+    return ExportRecord(artifacts)
