@@ -23,7 +23,8 @@ from vtk_vision.bench.environment import environment
 from vtk_vision.bench.timing import measure
 from vtk_vision.exporters import artifact_name, export_run, get_format, runtimes
 from vtk_vision.exporters.runner import PROVIDERS, Runner, cuda_problem
-from vtk_vision.core.errors import ProviderError, VtkError
+from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
+from vtk_vision.core.trust import require_trusted
 
 __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
 
@@ -41,6 +42,7 @@ class BenchOptions:
     min_iters: int = 50
     min_s: float = 1.0
     threads: int = 2
+    trust_code: bool = False   # load TorchScript files this user's vtk did not write (core/trust.py)
 
 
 @dataclass
@@ -95,7 +97,11 @@ def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[s
     missing = sorted(f for f, p in path.items() if not p.exists())
     if missing:
         progress(f"exporting {', '.join(missing)} (missing from {run.folder.exports_dir})")
-        export_run(run, missing, images=images, labels=labels, written_by="vtk bench")
+        _, results = export_run(run, missing, images=images, labels=labels, written_by="vtk bench")
+        failed = [r for r in results if not r.passed]
+        if failed:
+            raise ExportError(f"the bench needs {', '.join(r.format for r in failed)} exported first, and that "
+                              f"failed: " + "; ".join(f"{r.format}: {r.error}" for r in failed))
     return {r: path[f] for r, f in needed.items()}
 
 
@@ -123,6 +129,8 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
         call()
         runner.sync()
         first_s = time.perf_counter() - t0
+    except ArtifactError:
+        raise  # a file vtk refuses to load (untrusted code, pickled objects) stops the bench: one line, exit 1
     except ProviderError as e:
         return [Row(batch=b, status="failed", reason=str(e), **base) for b in opts.batch_sizes]
     except Exception as e:  # a runtime that cannot load must not stop the others; its rows say why
@@ -162,6 +170,12 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     torch.set_num_threads(opts.threads)
     ds = load_dataset(run.record.data.name, data_dir)
     artifacts = _artifacts(run, opts.runtimes, ds.test.images, ds.test.labels, progress)
+    for runtime, path in artifacts.items():  # every file vtk must not load is refused before any work
+        fmt = get_format(runtime)
+        if fmt.executes_code:
+            require_trusted(path, opts.trust_code)
+        if fmt.vet is not None:
+            fmt.vet(path)
     with torch.no_grad():
         x = run.preprocess(ds.test.images).contiguous()  # prepared once, before any clock starts
     y = ds.test.labels

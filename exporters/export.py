@@ -21,6 +21,7 @@ import torch
 from vtk_vision.core.atomic import atomic_path, write_text
 from vtk_vision.core.errors import ExportError, UnknownNameError, ValidationError
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.trust import remember
 from vtk_vision.exporters.base import Exportable, ExportOptions, file_size, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
 from vtk_vision.exporters.validate import validate
@@ -82,6 +83,9 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
         spec.embed(tmp, metadata)
     for sidecar in spec.sidecars(final):
         write_text(sidecar, json.dumps(metadata, indent=2) + "\n")
+        result.sidecars.append(sidecar.name)
+    if spec.executes_code:
+        remember(final)  # this user's vtk wrote it: later loads need no --trust-code
     result.size_bytes, result.seconds = file_size(final), time.perf_counter() - t0
     return result
 
@@ -99,6 +103,7 @@ def export_run(run, formats: list[str], out_dir: Path | None = None, opts: Expor
     `images` / `labels` skip loading the test split when the caller has it already (the bench).
     """
     out_dir = Path(out_dir) if out_dir else run.folder.exports_dir
+    run.folder.read_exports(out_dir)  # a damaged export.json is refused before any artifact is written
     if images is None:
         from vtk_vision.data import load_dataset
 

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import torch
 
 from vtk_vision.core.errors import ProviderError
+from vtk_vision.core.providers import PROVIDERS
 
 __all__ = ["Runner", "torch_runner", "cuda_problem", "require_cuda", "PROVIDERS"]
-
-PROVIDERS = ("cpu", "cuda", "tensorrt")
 
 
 def cuda_problem() -> str | None:

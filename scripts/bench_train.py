@@ -9,7 +9,7 @@ validation split held out). Both times are of a steady-state epoch (the
 second of two: the first carries one-off oneDNN set-up), training pass only,
 no evaluation. vtk runs its default LeNet-5 recipe (batch 256, no augmentation, no dropout).
 Also prints the training-step throughput with PyTorch's kernels, with vtk's
-fast CPU kernels (toolkit/fastpath.py) and with bf16 autocast (why CPU
+fast CPU kernels (toolkit/core/fastpath.py) and with bf16 autocast (why CPU
 training stays fp32 on AVX2 machines), and with --full the wall time and test accuracy of a
 default `vtk train lenet5`.
 """

@@ -36,11 +36,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Each test session gets its own tensor cache and runs directory, never the user's."""
-    cache = tmp_path_factory.getbasetemp() / "vtk-cache"
-    monkeypatch.setenv("VTK_CACHE_DIR", str(cache))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_state(tmp_path_factory):
+    """The whole session gets its own tensor cache and state folder (trusted artifacts), never the user's.
+    Session-scoped, so that session fixtures (the shared trained run) are isolated too."""
+    base = tmp_path_factory.getbasetemp()
+    saved = {k: os.environ.get(k) for k in ("VTK_CACHE_DIR", "VTK_STATE_DIR")}
+    os.environ.update(VTK_CACHE_DIR=str(base / "vtk-cache"), VTK_STATE_DIR=str(base / "vtk-state"))
+    yield
+    for k, v in saved.items():
+        os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 @pytest.fixture(scope="session")

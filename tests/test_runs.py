@@ -52,6 +52,12 @@ def test_layout_before_the_schema_number_still_loads(run_copy):
     (lambda d: d["data"].__setitem__("image_shape", [1, 30, 30]), "do not match the data"),
     (lambda d: d.__setitem__("status", "done"), "'status' should be one of"),
     (lambda d: d.pop("model"), "field 'model' is missing"),
+    (lambda d: d["config"].__setitem__("class_weights", []), "class_weights should be an object"),
+    (lambda d: d["config"].__setitem__("lr", float("nan")), "lr must be a finite number"),
+    (lambda d: d["config"].__setitem__("optimizer", "rmsprop"), "optimizer must be one of"),
+    (lambda d: d["model"].__setitem__("input_shape", [1, 32.5, 32]), "three positive whole numbers"),
+    (lambda d: d.pop("accuracy"), "says the run is complete but holds no"),
+    (lambda d: d["accuracy"].__setitem__("test", 7), "should be a number from 0 to 1"),
 ])
 def test_bad_run_json_is_one_line(run_copy, change, needle):
     _edit(run_copy, change)
@@ -86,3 +92,12 @@ def test_artifacts_exported_by_bench_are_recorded(run_copy, shared_data):
     record = RunFolder(run_copy).read_exports()
     assert set(record.artifacts) == {"model.onnx"}
     assert record.artifacts["model.onnx"].written_by == "vtk bench" and record.artifacts["model.onnx"].passed
+
+
+def test_malformed_export_json_is_one_line(run_copy, shared_data):
+    (run_copy / "exports").mkdir(exist_ok=True)
+    (run_copy / "exports" / "export.json").write_text('{"artifacts": {"model.onnx": {"format": 3}}}')
+    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, ["export", str(run_copy)], obj={})
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+    assert "export.json: field 'artifacts.model.onnx.format' should be text" in res.output
+    assert sorted(p.name for p in (run_copy / "exports").iterdir()) == ["export.json"]  # nothing half-done

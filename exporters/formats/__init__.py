@@ -39,6 +39,8 @@ class Format:
     read_metadata: Callable[[Path], dict[str, str]] | None = None
     metadata_sidecar: bool = False  # also write the metadata beside the artifact as <file>.json
     reads: str | None = None        # a runtime with no writer of its own loads this format's file (e.g. "onnx")
+    executes_code: bool = False     # loading runs code from the file: only trusted files load (core/trust.py)
+    vet: Callable[[Path], None] | None = None  # raises ArtifactError for a file vtk must not load, before any work
 
     @property
     def artifact_format(self) -> str | None:
@@ -60,6 +62,9 @@ def _discover() -> dict[str, Format]:
         fmt = getattr(importlib.import_module(f"{__name__}.{info.name}"), "FORMAT", None)
         if isinstance(fmt, Format):
             found.append(fmt)
+    for f in found:
+        if f.write is not None and (f.suffix is None or f.embed is None or f.read_metadata is None):
+            raise RuntimeError(f"format {f.name!r} writes files, so it needs a suffix, embed and read_metadata")
     names = [f.name for f in found]
     if len(set(names)) != len(names):
         raise RuntimeError(f"format names registered twice: {sorted(names)}")

@@ -9,7 +9,6 @@ file is checked against the one asked for.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ import onnx
 import torch
 
 from vtk_vision.core.errors import ExportError, ProviderError
+from vtk_vision.core.logs import quiet
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
 from vtk_vision.exporters.runner import Runner, cuda_problem
@@ -28,19 +28,13 @@ ORT_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
 def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: ExportOptions,
           metadata: dict[str, str]) -> None:
     dynamic = {"images": {0: torch.export.Dim("batch", min=1, max=1 << 20)}} if opts.dynamic_batch else None
-    quiet = [logging.getLogger(n) for n in ("onnxscript", "torch.onnx", "torch.export")]
-    levels = [q.level for q in quiet]
-    for q in quiet:  # the exporter narrates every step at INFO/WARNING; its errors still raise
-        q.setLevel(logging.ERROR)
-    try:
-        program = torch.onnx.export(module, (example,), None, dynamo=True, external_data=False,
-                                    opset_version=opts.opset, input_names=["images"],
-                                    output_names=["logits"], dynamic_shapes=dynamic, verbose=False)
+    try:  # the exporter narrates every step at INFO/WARNING; its errors still raise
+        with quiet("onnxscript", "torch.onnx", "torch.export"):
+            program = torch.onnx.export(module, (example,), None, dynamo=True, external_data=False,
+                                        opset_version=opts.opset, input_names=["images"],
+                                        output_names=["logits"], dynamic_shapes=dynamic, verbose=False)
     except Exception as e:  # the exporter raises many types; all are an export failure to the user
         raise ExportError(f"torch.onnx.export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    finally:
-        for q, level in zip(quiet, levels):
-            q.setLevel(level)
     proto = program.model_proto
     got = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     if opts.opset is not None and got != opts.opset:
@@ -126,5 +120,5 @@ def read_metadata(path: Path) -> dict:
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
-FORMAT = Format("onnx", order=2, description="ONNX Runtime", providers=("cpu", "cuda", "tensorrt"), load=load,
+FORMAT = Format("onnx", order=1, description="ONNX Runtime", providers=("cpu", "cuda", "tensorrt"), load=load,
                 suffix=".onnx", write=write, embed=embed, read_metadata=read_metadata)

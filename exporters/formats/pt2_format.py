@@ -2,23 +2,78 @@
 
 Metadata goes both inside the archive (extra files) and beside it as
 `<file>.json`, so a deployer can read it without loading the program.
+
+Loading is guarded. `torch.export.load` unpickles parts of the archive, and
+where the safe (weights-only) unpickler fails it falls back to an
+unrestricted one, so a crafted archive runs its payload on load. Every load
+here runs with PyTorch's own switch TORCH_FORCE_WEIGHTS_ONLY_LOAD=1, which
+overrides even an explicit `weights_only=False`, and with the two other
+unpicklers an archive can reach (opaque Python objects and TorchBind
+objects, neither of which vtk ever writes) refused. A refusal is an
+ArtifactError: one line, exit 1.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import torch
 
-from vtk_vision.core.errors import ExportError
+from vtk_vision.core.errors import ArtifactError, ExportError
+from vtk_vision.core.logs import quiet
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
 from vtk_vision.exporters.runner import Runner, require_cuda, torch_runner
 
-__all__ = ["FORMAT"]
+__all__ = ["FORMAT", "safe_load"]
 
 EXTRA = "vtk.json"
+_FORCE, _NO_FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"
+
+
+class _Refused(Exception):
+    """Not a RuntimeError: torch.export.load swallows those and tries a legacy path."""
+
+
+def _refuse(*args, **kwargs):
+    raise _Refused("an unrestricted unpickler was asked for")
+
+
+@contextmanager
+def _weights_only_everywhere() -> Iterator[None]:
+    from torch.export.pt2_archive import _package
+
+    saved = {k: os.environ.get(k) for k in (_FORCE, _NO_FORCE)}
+    os.environ[_FORCE] = "1"
+    os.environ.pop(_NO_FORCE, None)
+    try:
+        with mock.patch.object(_package, "pickle", mock.Mock(loads=_refuse)), \
+                mock.patch.object(torch._C, "_pickle_load_obj", _refuse):
+            yield
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def safe_load(path: Path, extra_files: dict | None = None) -> torch.export.ExportedProgram:
+    """`torch.export.load` with every unrestricted unpickler refused."""
+    try:
+        with _weights_only_everywhere(), quiet("torch._export.serde.serialize", "torch.export",
+                                               "torch.export.pt2_archive._package"):
+            return torch.export.load(str(path), extra_files=extra_files)
+    except (pickle.UnpicklingError, _Refused):
+        raise ArtifactError(f"{path} holds pickled Python objects that only an unrestricted unpickler would load, "
+                            f"and such objects can run code; vtk refuses it. Export the model again with "
+                            f"`vtk export --format pt2`") from None
+    except Exception as e:  # a damaged archive fails in many ways; all mean the same to the user
+        raise ArtifactError(f"{path} is not a readable torch.export archive ({type(e).__name__}: "
+                            f"{str(e).splitlines()[0][:200] if str(e) else 'no message'})") from None
 
 
 def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: ExportOptions,
@@ -28,16 +83,25 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
         program = torch.export.export(module, (example,), dynamic_shapes=dynamic)
     except Exception as e:  # export raises many types; all are an export failure to the user
         raise ExportError(f"torch.export failed: {type(e).__name__}: {str(e).splitlines()[0]}") from None
-    torch.export.save(program, str(path), extra_files={EXTRA: json.dumps(metadata)})
+    _save(program, path, metadata)
+
+
+def _save(program: torch.export.ExportedProgram, path: Path, metadata: dict[str, str]) -> None:
+    # Through memory, so that a full disk is Python's OSError (caught and named by the atomic writer)
+    # rather than an exception inside PyTorch's C++ archive writer, which aborts the process.
+    import io
+
+    buf = io.BytesIO()
+    torch.export.save(program, buf, extra_files={EXTRA: json.dumps(metadata)})
+    path.write_bytes(buf.getvalue())
 
 
 def embed(path: Path, metadata: dict[str, str]) -> None:
-    program = torch.export.load(str(path))
-    torch.export.save(program, str(path), extra_files={EXTRA: json.dumps(metadata)})
+    _save(safe_load(path), path, metadata)
 
 
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
-    program = torch.export.load(str(path))
+    program = safe_load(path)
     if provider == "cuda":  # an ExportedProgram's module cannot simply be .to()-ed: its constants are lifted
         require_cuda("torch.export on cuda")
         program = torch.export.passes.move_to_device_pass(program, "cuda")
@@ -46,10 +110,10 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
 
 def read_metadata(path: Path) -> dict:
     extra = {EXTRA: ""}
-    torch.export.load(str(path), extra_files=extra)
+    safe_load(path, extra)
     return json.loads(extra[EXTRA])
 
 
 FORMAT = Format("pt2", order=3, description="torch.export ExportedProgram", providers=("cpu", "cuda"), load=load,
-                suffix=".pt2", write=write, embed=embed, read_metadata=read_metadata,
+                suffix=".pt2", write=write, embed=embed, read_metadata=read_metadata, vet=safe_load,
                 metadata_sidecar=True)  # <file>.json: metadata a deployer can read without loading the program

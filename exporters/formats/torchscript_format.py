@@ -1,5 +1,9 @@
 """TorchScript: traced (scripted if tracing fails), frozen, metadata as extra files.
 
+A TorchScript file is code (PyTorch documents `torch.jit.load` as safe for
+trusted files only): the bench loads one only when this user's vtk wrote it
+or the user passed --trust-code (vtk_vision.core.trust).
+
 TorchScript is deprecated upstream and every `torch.jit` call raises a
 FutureWarning saying so. vtk keeps the format working and silences exactly
 those deprecation warnings (matched by message) around its own calls;
@@ -8,15 +12,17 @@ tests/test_exporters.py fails if any other warning leaks or the format breaks.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from vtk_vision.core.errors import ExportError
+from vtk_vision.core.errors import ArtifactError, ExportError
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
 from vtk_vision.exporters.runner import Runner, require_cuda, torch_runner
@@ -52,8 +58,12 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
 
 
 def _save(module: torch.jit.ScriptModule, path: Path, metadata: dict[str, str]) -> None:
+    # Through memory, so that a full disk is Python's OSError (caught and named by the atomic writer)
+    # rather than an exception inside PyTorch's C++ archive writer, which aborts the process.
+    buf = io.BytesIO()
     with quiet_jit():
-        torch.jit.save(module, str(path), _extra_files={EXTRA: json.dumps(metadata)})
+        torch.jit.save(module, buf, _extra_files={EXTRA: json.dumps(metadata)})
+    path.write_bytes(buf.getvalue())
 
 
 def embed(path: Path, metadata: dict[str, str]) -> None:
@@ -73,10 +83,15 @@ def _load(path: Path, extra: dict | None = None, map_location: str = "cpu") -> t
 
 
 def read_metadata(path: Path) -> dict:
-    extra = {EXTRA: ""}
-    _load(path, extra)
-    return json.loads(extra[EXTRA])
+    """Straight from the zip archive, without loading (and so running) the program."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            name = next(n for n in z.namelist() if n.endswith(f"/extra/{EXTRA}"))
+            return json.loads(z.read(name))
+    except (OSError, zipfile.BadZipFile, StopIteration, ValueError) as e:
+        raise ArtifactError(f"{path} holds no readable vtk metadata ({type(e).__name__})") from None
 
 
-FORMAT = Format("torchscript", order=1, description="TorchScript (traced, frozen)", providers=("cpu", "cuda"),
-                load=load, suffix=".torchscript", write=write, embed=embed, read_metadata=read_metadata)
+FORMAT = Format("torchscript", order=2, description="TorchScript (traced, frozen)", providers=("cpu", "cuda"),
+                load=load, suffix=".torchscript", write=write, embed=embed, read_metadata=read_metadata,
+                executes_code=True)  # a TorchScript file is a program: see vtk_vision.core.trust

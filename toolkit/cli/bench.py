@@ -10,8 +10,7 @@ import click
 from vtk_vision.cli.app import cli, console, stderr
 from vtk_vision.cli.options import data_dir_option, run_argument, runs_dir_option
 from vtk_vision.core.errors import VtkError
-from vtk_vision.exporters.formats import runtimes as all_runtimes
-from vtk_vision.exporters.runner import PROVIDERS
+from vtk_vision.core.providers import PROVIDERS
 
 
 def _int_list(ctx, param, value: str) -> tuple[int, ...]:
@@ -24,7 +23,11 @@ def _int_list(ctx, param, value: str) -> tuple[int, ...]:
     return sizes
 
 
-def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
+def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
+    from vtk_vision.exporters.formats import runtimes as all_runtimes
+
+    if value is None:
+        return tuple(all_runtimes())
     names = tuple(v.strip() for v in value.split(",") if v.strip())
     bad = [n for n in names if n not in all_runtimes()]
     if bad or not names:
@@ -36,8 +39,8 @@ def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
 @run_argument
 @click.option("--provider", type=click.Choice([*PROVIDERS, "all"]),
               help="Execution provider (default: cpu, plus cuda when a GPU is present).")
-@click.option("--runtime", "runtimes", default=",".join(all_runtimes()), show_default=True,
-              callback=_runtime_list, help="Runtimes to time.")
+@click.option("--runtime", "runtimes", callback=_runtime_list, metavar="NAME,...",
+              help="Runtimes to time (default: every one in the format table: eager and each export format).")
 @click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
 @click.option("--warmup-s", type=click.FloatRange(0), default=0.3, show_default=True, help="Warm-up per row.")
 @click.option("--min-iters", type=click.IntRange(1), default=50, show_default=True, help="Fewest timed calls.")
@@ -50,12 +53,14 @@ def _runtime_list(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--md", "md_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of latency and throughput against batch size.")
+@click.option("--trust-code", is_flag=True, help="Load TorchScript files this machine's vtk did not write "
+              "(TorchScript is code: only for files from a source you trust).")
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An earlier bench JSON: print the changes.")
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
-          md_out, plot_out, compare_to, runs_dir, data_dir) -> None:
+          md_out, plot_out, trust_code, compare_to, runs_dir, data_dir) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
     from vtk_vision.bench.report import COLUMNS, compare, table_rows, write_outputs
     from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
@@ -64,7 +69,8 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
 
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     r = load_run(run, runs_dir)
-    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count())
+    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count(),
+                        trust_code)
     report = bench_run(r, opts, str(data_dir) if data_dir else None,
                        progress=lambda m: stderr.print(m, style="dim", markup=False))
     env = report["environment"]

@@ -7,14 +7,19 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.cli.options import LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option
 from vtk_vision.core.errors import VtkError
-from vtk_vision.exporters.formats import artifact_formats
+
+
+def _formats():
+    from vtk_vision.exporters.formats import artifact_formats
+
+    return artifact_formats()
 
 
 @cli.command()
 @run_argument
-@click.option("--format", "fmt", type=click.Choice([*artifact_formats(), "all"]), default="onnx",
+@click.option("--format", "fmt", type=LazyChoice(_formats, ("all",)), default="onnx",
               show_default=True, help="Artifact format.")
 @click.option("--opset", type=click.IntRange(1), help="ONNX opset (default: the exporter's own).")
 @click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
@@ -32,7 +37,7 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
            bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
            data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
-    from vtk_vision.exporters import ExportOptions, export_run
+    from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import data_dir_option, run_argument, runs_dir_option
+from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option
 
 
 @cli.command("eval")
 @run_argument
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the PNGs go (default: the run folder).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_flag
 @runs_dir_option
 @data_dir_option
 def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
@@ -25,7 +25,7 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
     from vtk_vision.runs.folder import load_run
 
     r = load_run(run, runs_dir)
-    res = eval_run(r, out_dir or r.path, str(data_dir) if data_dir else None)
+    res = eval_run(r, out_dir, str(data_dir) if data_dir else None)
     if as_json:
         return emit_json(res)
     console.print(table(f"{r.path.name}: test accuracy {100 * res['accuracy']:.2f}% on {res['test_images']:,} images",

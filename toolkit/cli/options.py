@@ -6,7 +6,19 @@ from pathlib import Path
 
 import click
 
-__all__ = ["runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument"]
+
+class LazyChoice(click.Choice):
+    """A click.Choice whose names come from a function, called only when they are needed (parsing a value
+    or printing a command's help), so that `vtk --help` does not import the table behind them (and torch)."""
+
+    def __init__(self, names, extra: tuple[str, ...] = ()):
+        self._names, self._extra, self.case_sensitive = names, extra, True
+
+    @property
+    def choices(self):
+        return (*self._names(), *self._extra)
+
+__all__ = ["runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice"]
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path),

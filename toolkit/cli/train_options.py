@@ -11,20 +11,47 @@ from typing import Any
 
 import click
 
-from vtk_vision.runs.config import AMP_MODES, LOSSES, OPTIMIZERS, SCHEDULES
+from vtk_vision.runs.config import CHOICES, CLASS_WEIGHT, LIMITS, Limit
 
 __all__ = ["TrainOption", "TRAIN_OPTIONS", "parse_class_weights", "to_config_kwargs"]
 
 
+class Bounded(click.ParamType):
+    """A number within a `Limit` (runs/config.py, where TrainConfig checks the same): NaN and infinity fail."""
+
+    def __init__(self, limit: Limit):
+        self.limit, self.name = limit, "integer" if limit.integer else "float"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(value) if self.limit.integer else float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self.limit.integer else 'a number'}", param, ctx)
+        try:
+            self.limit.check("value", number)
+        except ValueError:
+            self.fail(f"{value!r} is not {self.limit.describe()}", param, ctx)
+        return number
+
+
+def _limited(field: str) -> Bounded:
+    return Bounded(LIMITS[field])
+
+
 def parse_class_weights(text: str) -> dict[int, float]:
-    """'2=1.5,5=1.5' -> {2: 1.5, 5: 1.5}."""
+    """'2=1.5,5=1.5' -> {2: 1.5, 5: 1.5}; each weight finite and not negative."""
     out = {}
     for part in filter(None, text.split(",")):
         try:
             k, v = part.split("=")
             out[int(k)] = float(v)
+            CLASS_WEIGHT.check("weight", out[int(k)])
         except ValueError:
-            raise click.BadParameter(f"{part!r} is not CLASS=WEIGHT (e.g. 2=1.5)") from None
+            raise click.BadParameter(f"{part!r} is not CLASS=WEIGHT with a weight {CLASS_WEIGHT.describe()} "
+                                     f"(e.g. 2=1.5)") from None
     return out
 
 
@@ -58,41 +85,40 @@ class TrainOption:
         return kind.convert(text, None, None)
 
 
-_R = click.FloatRange
 TRAIN_OPTIONS: list[TrainOption] = [
     TrainOption("--dataset", "dataset", str, "Dataset (default: the model's own; see `vtk datasets`)."),
-    TrainOption("--input-size", "input_size", click.IntRange(1), "Model input side (default: the model's own)."),
-    TrainOption("--epochs", "epochs", click.IntRange(1), "Epochs (default: the model's recipe)."),
-    TrainOption("--batch-size", "batch_size", click.IntRange(1), "Batch size."),
-    TrainOption("--lr", "lr", _R(0, min_open=True), "Learning rate (peak rate for one-cycle)."),
-    TrainOption("--optimizer", "optimizer", click.Choice(OPTIMIZERS), "Optimizer."),
-    TrainOption("--momentum", "momentum", _R(0, 1), "SGD momentum (Nesterov when > 0)."),
-    TrainOption("--weight-decay", "weight_decay", _R(0), "Weight decay."),
-    TrainOption("--schedule", "schedule", click.Choice(SCHEDULES), "Learning-rate schedule."),
-    TrainOption("--step-size", "step_size", click.IntRange(1), "StepLR: epochs between decays."),
-    TrainOption("--gamma", "gamma", _R(0, 1, min_open=True), "StepLR / plateau: decay factor."),
-    TrainOption("--plateau-patience", "plateau_patience", click.IntRange(0), "Plateau: epochs without "
+    TrainOption("--input-size", "input_size", _limited("input_size"), "Model input side (default: the model's own)."),
+    TrainOption("--epochs", "epochs", _limited("epochs"), "Epochs (default: the model's recipe)."),
+    TrainOption("--batch-size", "batch_size", _limited("batch_size"), "Batch size."),
+    TrainOption("--lr", "lr", _limited("lr"), "Learning rate (peak rate for one-cycle)."),
+    TrainOption("--optimizer", "optimizer", click.Choice(CHOICES["optimizer"]), "Optimizer."),
+    TrainOption("--momentum", "momentum", _limited("momentum"), "SGD momentum (Nesterov when > 0)."),
+    TrainOption("--weight-decay", "weight_decay", _limited("weight_decay"), "Weight decay."),
+    TrainOption("--schedule", "schedule", click.Choice(CHOICES["schedule"]), "Learning-rate schedule."),
+    TrainOption("--step-size", "step_size", _limited("step_size"), "StepLR: epochs between decays."),
+    TrainOption("--gamma", "gamma", _limited("gamma"), "StepLR / plateau: decay factor."),
+    TrainOption("--plateau-patience", "plateau_patience", _limited("plateau_patience"), "Plateau: epochs without "
                 "improvement before decaying."),
-    TrainOption("--loss", "loss", click.Choice(LOSSES), "ce, or mse on one-hot targets."),
-    TrainOption("--label-smoothing", "label_smoothing", _R(0, 1, max_open=True), "Label smoothing."),
+    TrainOption("--loss", "loss", click.Choice(CHOICES["loss"]), "ce, or mse on one-hot targets."),
+    TrainOption("--label-smoothing", "label_smoothing", _limited("label_smoothing"), "Label smoothing."),
     TrainOption("--class-weights", "class_weights", _ClassWeights(), "Loss weight per class, e.g. 2=1.5,5=1.5."),
-    TrainOption("--val-fraction", "val_fraction", _R(0, 1, min_open=True, max_open=True),
+    TrainOption("--val-fraction", "val_fraction", _limited("val_fraction"),
                 "Stratified validation share of the training split."),
-    TrainOption("--subset", "subset", _R(0, 1, min_open=True), "Keep this share of each class (e.g. 0.5)."),
-    TrainOption("--patience", "patience", click.IntRange(1), "Early stopping: epochs without improvement."),
-    TrainOption("--min-delta", "min_delta", _R(0), "Early stopping: smallest change that counts."),
-    TrainOption("--monitor", "monitor", click.Choice(["val_acc", "val_loss"]), "What picks the best epoch."),
+    TrainOption("--subset", "subset", _limited("subset"), "Keep this share of each class (e.g. 0.5)."),
+    TrainOption("--patience", "patience", _limited("patience"), "Early stopping: epochs without improvement."),
+    TrainOption("--min-delta", "min_delta", _limited("min_delta"), "Early stopping: smallest change that counts."),
+    TrainOption("--monitor", "monitor", click.Choice(CHOICES["monitor"]), "What picks the best epoch."),
     TrainOption("--augment/--no-augment", "augment", bool, "Batch augmentation on the device."),
-    TrainOption("--jitter", "jitter", _R(0, 1), "Colour jitter strength for RGB data."),
+    TrainOption("--jitter", "jitter", _limited("jitter"), "Colour jitter strength for RGB data."),
     TrainOption("--flip/--no-flip", "flip", bool, "Random left-right flips when augmenting (default: the "
                 "dataset's own fact: yes for photos, no for digits and clothes and for imagefolder trees)."),
-    TrainOption("--seed", "seed", int, "Seed: a CPU run repeats bit for bit."),
-    TrainOption("--device", "device", click.Choice(["auto", "cpu", "cuda"]), "Where to train."),
-    TrainOption("--amp", "amp", click.Choice(AMP_MODES), "Mixed precision (auto: bf16 on GPU)."),
+    TrainOption("--seed", "seed", _limited("seed"), "Seed: a CPU run repeats bit for bit."),
+    TrainOption("--device", "device", click.Choice(CHOICES["device"]), "Where to train."),
+    TrainOption("--amp", "amp", click.Choice(CHOICES["amp"]), "Mixed precision (auto: bf16 on GPU)."),
     TrainOption("--compile/--no-compile", "compile", bool, "torch.compile the model."),
     TrainOption("--activation", "activation", click.Choice(["relu", "leaky_relu", "tanh"]),
                 "Activation (lenet5).", model_arg=True),
-    TrainOption("--dropout", "dropout", _R(0, 1, max_open=True), "Dropout (lenet5, deep_mlp, vgg*).",
+    TrainOption("--dropout", "dropout", Bounded(Limit(0, 1, high_open=True)), "Dropout (lenet5, deep_mlp, vgg*).",
                 model_arg=True),
     TrainOption("--depth", "depth", click.IntRange(1, 5), "Layers (deep_mlp).", model_arg=True),
     TrainOption("--bn/--no-bn", "bn", bool, "BatchNorm (dnn, lenet5).", model_arg=True),

@@ -58,7 +58,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, data) -> None:
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    """Strict JSON: NaN or infinity anywhere is a bug in vtk, raised here rather than written as invalid JSON."""
+    write_text(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def save_with(path: str | os.PathLike, save: Callable[[Path], None]) -> None:

@@ -6,7 +6,7 @@ else escaping is a bug in vtk and keeps its traceback.
 """
 
 __all__ = ["VtkError", "UnknownNameError", "InputSizeError", "DataError", "RunError",
-           "ExportError", "ValidationError", "ProviderError"]
+           "ExportError", "ValidationError", "ProviderError", "ArtifactError"]
 
 
 class VtkError(Exception):
@@ -42,3 +42,7 @@ class ValidationError(ExportError):
 
 class ProviderError(VtkError):
     """A requested execution provider or device that is not really available."""
+
+
+class ArtifactError(VtkError):
+    """An artifact file vtk will not load: unreadable, or able to run code it was not asked to run."""

@@ -127,7 +127,7 @@ def conv2d_fast_wgrad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
 
 def wants_fast_kernel(m: nn.Module, x: torch.Tensor) -> bool:
     """Whether `m` takes the faster kernel for input `x`: only shapes measured faster qualify."""
-    if x.dim() != 4:
+    if x.dim() != 4 or _replacement(m) is None:  # stride, dilation, groups, padding: the ones it covers
         return False
     if isinstance(m, nn.MaxPool2d):
         return x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0 and x.numel() <= MAX_POOL_VALUES

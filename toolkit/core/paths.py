@@ -12,7 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["data_root", "cache_root", "runs_root"]
+__all__ = ["data_root", "cache_root", "runs_root", "state_root"]
 
 
 def _pick(flag: str | os.PathLike | None, env: str, default: Path) -> Path:
@@ -36,3 +36,8 @@ def cache_root() -> Path:
 def runs_root(flag: str | os.PathLike | None = None) -> Path:
     """--runs-dir, else $VTK_RUNS_DIR, else ./runs."""
     return _pick(flag, "VTK_RUNS_DIR", Path("runs"))
+
+
+def state_root() -> Path:
+    """$VTK_STATE_DIR, else the per-user state folder: what this user's vtk remembers (trusted artifacts)."""
+    return _pick(None, "VTK_STATE_DIR", Path(platformdirs.user_state_dir("vtk")))

@@ -70,9 +70,6 @@ class Preprocess(nn.Module):
         return PreprocessSpec(tuple(self.mean.flatten().tolist()), tuple(self.std.flatten().tolist()),
                               self.image_shape, self.model_shape)
 
-    def config(self) -> dict:
-        return self.spec.to_dict()
-
     @classmethod
     def from_spec(cls, spec: PreprocessSpec) -> Preprocess:
         return cls(spec.mean, spec.std, spec.image_shape, spec.model_shape)

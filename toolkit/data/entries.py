@@ -54,16 +54,6 @@ def _cifar() -> list[_Source]:
     ]
 
 
-# name -> (ways to find it, the torchvision dataset class that can download it)
-_SOURCES: dict[str, tuple[list[_Source], str]] = {
-    "mnist": (_idx("MNIST"), "MNIST"),
-    "fashion-mnist": (_idx("FashionMNIST"), "FashionMNIST"),
-    "cifar10": (_cifar(), "CIFAR10"),
-}
-RGB_OF = {"mnist-rgb": "mnist", "fashion-mnist-rgb": "fashion-mnist"}
-DATASET_NAMES = [*_SOURCES, *RGB_OF, "imagefolder:PATH"]
-
-
 @dataclass(frozen=True)
 class DatasetEntry:
     """One named dataset and its facts."""

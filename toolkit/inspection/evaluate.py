@@ -40,18 +40,19 @@ def evaluate(model: nn.Module, prep: Preprocess, split: Split, num_classes: int)
     return EvalResult((pred == y).double().mean().item(), per_class, cm, pred, conf)
 
 
-def eval_run(run: Run, out_dir: Path, data_dir: str | None = None, gallery: int = 36) -> dict:
-    """Test accuracy, per-class accuracy; confusion.png and misclassified.png in `out_dir`."""
+def eval_run(run: Run, out_dir: Path | None = None, data_dir: str | None = None, gallery: int = 36) -> dict:
+    """Test accuracy, per-class accuracy; confusion.png and misclassified.png in `out_dir` (default: the run's)."""
+    out = (lambda name: Path(out_dir) / name) if out_dir else run.folder.output
     ds = load_dataset(run.record.data.name, data_dir)
     result = evaluate(run.model, run.preprocess, ds.test, len(ds.classes))
-    confusion(result.confusion, [short_label(c) for c in ds.classes], out_dir / "confusion.png")
+    confusion(result.confusion, [short_label(c) for c in ds.classes], out("confusion.png"))
     wrong = torch.nonzero(result.predictions != ds.test.labels).flatten()[:gallery]
     if len(wrong):
         image_grid(ds.test.images[wrong],
                    [f"true {short_label(ds.classes[ds.test.labels[i]])}\npred {short_label(ds.classes[result.predictions[i]])}"
                     f" ({100 * result.confidence[i]:.0f}%)" for i in wrong.tolist()],
-                   out_dir / "misclassified.png", colors=["crimson"] * len(wrong),
+                   out("misclassified.png"), colors=["crimson"] * len(wrong),
                    suptitle=f"{len(wrong)} of {int((result.predictions != ds.test.labels).sum())} misclassified")
     return {"run": str(run.path), "dataset": ds.name, "test_images": len(ds.test),
             **result.to_dict(list(ds.classes)),
-            "files": [str(out_dir / "confusion.png")] + ([str(out_dir / "misclassified.png")] if len(wrong) else [])}
+            "files": [str(out("confusion.png"))] + ([str(out("misclassified.png"))] if len(wrong) else [])}

@@ -7,16 +7,78 @@ every option the user gives wins over the recipe.
 
 from __future__ import annotations
 
+import math
+import types
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "SCHEDULES", "LOSSES", "AMP_MODES"]
+__all__ = ["TrainConfig", "Limit", "LIMITS", "CHOICES", "OPTIMIZERS", "SCHEDULES", "LOSSES", "AMP_MODES",
+           "MAX_INPUT_SIZE"]
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "step", "plateau", "none")
 LOSSES = ("ce", "mse")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+MAX_INPUT_SIZE = 1024  # a square side beyond this is no small vision model, and its layers would not fit in memory
+
+
+@dataclass(frozen=True)
+class Limit:
+    """The finite values a numeric option may take. NaN and infinity never pass, so never reach run.json."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    integer: bool = False
+
+    def describe(self) -> str:
+        fmt = (lambda v: f"{int(v):,}") if self.integer else (lambda v: f"{v:g}")
+        bounds = [f"{'>' if self.low_open else '>='} {fmt(self.low)}"] if self.low is not None else []
+        bounds += [f"{'<' if self.high_open else '<='} {fmt(self.high)}"] if self.high is not None else []
+        return f"{'a whole number' if self.integer else 'a finite number'} {' and '.join(bounds)}".strip()
+
+    def check(self, name: str, value: Any) -> None:
+        ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or not math.isfinite(value) \
+                or (self.low is not None and (value < self.low or (self.low_open and value == self.low))) \
+                or (self.high is not None and (value > self.high or (self.high_open and value == self.high))):
+            raise ValueError(f"{name} must be {self.describe()}, not {value!r}")
+
+
+LIMITS: dict[str, Limit] = {
+    "input_size": Limit(1, MAX_INPUT_SIZE, integer=True),
+    "epochs": Limit(1, 100_000, integer=True),
+    "batch_size": Limit(1, 1 << 20, integer=True),
+    "lr": Limit(0, 10, low_open=True),
+    "momentum": Limit(0, 1),
+    "weight_decay": Limit(0, 1),
+    "step_size": Limit(1, 100_000, integer=True),
+    "gamma": Limit(0, 1, low_open=True),
+    "plateau_patience": Limit(0, 100_000, integer=True),
+    "label_smoothing": Limit(0, 1, high_open=True),
+    "val_fraction": Limit(0, 0.5, low_open=True),
+    "subset": Limit(0, 1, low_open=True),
+    "patience": Limit(1, 100_000, integer=True),
+    "min_delta": Limit(0, 1),
+    "jitter": Limit(0, 1),
+    "seed": Limit(0, 2**63 - 1, integer=True),
+}
+CLASS_WEIGHT = Limit(0, 1e6)
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "amp": AMP_MODES,
+    "monitor": ("val_acc", "val_loss"), "device": ("auto", "cpu", "cuda"),
+}
+
+
+def _accepts(hint) -> tuple[type, ...]:
+    """The runtime types an annotation admits: `int | None` -> (int, NoneType), `dict[str, Any]` -> (dict,)."""
+    if get_origin(hint) in (Union, types.UnionType):
+        return tuple(t for a in get_args(hint) for t in _accepts(a))
+    if get_origin(hint) is not None:
+        return (get_origin(hint),)
+    return (hint,) if isinstance(hint, type) else (object,)
 
 
 @dataclass(frozen=True)
@@ -56,6 +118,27 @@ class TrainConfig:
     download: bool = False
     runs_dir: str | None = None
 
+    def __post_init__(self):
+        """Every value in range and finite, whoever built the config: the command line, run.json, a notebook."""
+        hints = get_type_hints(TrainConfig)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and type(None) in get_args(hints[f.name]):
+                continue
+            if f.name in LIMITS:
+                LIMITS[f.name].check(f.name, value)
+            elif f.name in CHOICES and value not in CHOICES[f.name]:
+                raise ValueError(f"{f.name} must be one of {', '.join(CHOICES[f.name])}, not {value!r}")
+            elif not isinstance(value, _accepts(hints[f.name])) or (isinstance(value, bool) and bool not in
+                                                                      _accepts(hints[f.name])):
+                raise ValueError(f"{f.name} should not be {type(value).__name__} ({value!r:.40})")
+        if not isinstance(self.model_args, dict):
+            raise ValueError(f"model_args should be an object, not {type(self.model_args).__name__}")
+        for c, w in self.class_weights.items():
+            if isinstance(c, bool) or not isinstance(c, int) or c < 0:
+                raise ValueError(f"class_weights names class {c!r}; classes are numbers from 0")
+            CLASS_WEIGHT.check(f"the weight of class {c}", w)
+
     def resolved(self, recipe: dict[str, Any], default_dataset: str) -> "TrainConfig":
         """Fill every `None` from the model's recipe (then from the generic defaults); model arguments
         given here override the recipe's."""
@@ -69,6 +152,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """From run.json's `config`; unknown keys (from another vtk version) are ignored. Raises ValueError."""
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
-        return cls(**d | {"class_weights": {int(k): v for k, v in d.get("class_weights", {}).items()}})
+        weights = d.get("class_weights", {})
+        if not isinstance(weights, dict):
+            raise ValueError(f"class_weights should be an object, not {type(weights).__name__}")
+        try:
+            weights = {int(k): v for k, v in weights.items()}
+        except ValueError:
+            raise ValueError(f"class_weights keys should be class numbers, got {sorted(weights)}") from None
+        return cls(**d | {"class_weights": weights})

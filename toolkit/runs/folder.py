@@ -127,6 +127,10 @@ class RunFolder:
         write_json(self.path / RECORD, record.to_json())
 
     # ------------------------------------------------------------ weights and checkpoints
+    @property
+    def weights_path(self) -> Path:
+        return self.path / WEIGHTS
+
     def save_weights(self, model: nn.Module | dict[str, torch.Tensor]) -> None:
         save_weights(self.path / WEIGHTS, model)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from vtk_vision.core.errors import RunError
@@ -72,6 +73,20 @@ class _Reader:
             _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
                 f"should be a list of {want}{'positive ' if positive else ''}finite numbers, got {values!r:.80}")
         return tuple(float(v) for v in values)
+
+    def shape(self, key: str) -> tuple[int, int, int]:
+        """(C, H, W): three positive whole numbers."""
+        values = self.numbers(key, 3, positive=True)
+        if any(v != int(v) for v in values):
+            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+                f"should be three positive whole numbers, got {list(values)}")
+        return tuple(int(v) for v in values)
+
+    def fraction(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+                f"should be a number from 0 to 1, got {value!r:.40}")
+        return float(value)
 
 
 def _tuple(kind) -> tuple:
@@ -157,19 +172,25 @@ class RunRecord:
 
 
 def _model(r: _Reader) -> ModelInfo:
-    shape = r.numbers("input_shape", 3, positive=True)
-    return ModelInfo(r.get("name", str), tuple(int(s) for s in shape), r.get("num_classes", int),
-                     r.get("default_dataset", str, ""), r.get("kwargs", dict))
+    shape = r.shape("input_shape")
+    num_classes = r.get("num_classes", int)
+    if num_classes < 1:
+        r.fail(f"'num_classes' should be at least 1, got {num_classes}")
+    kwargs = r.get("kwargs", dict)
+    if "input_size" in kwargs and kwargs["input_size"] != shape[1]:
+        r.fail(f"'kwargs.input_size' {kwargs['input_size']!r} disagrees with 'input_shape' {list(shape)}")
+    return ModelInfo(r.get("name", str), shape, num_classes, r.get("default_dataset", str, ""), kwargs)
 
 
 def _preprocess(r: _Reader, channels: int) -> PreprocessSpec:
-    image = tuple(int(s) for s in r.numbers("image_shape", 3, positive=True))
-    model = tuple(int(s) for s in r.numbers("model_shape", 3, positive=True))
+    image, model = r.shape("image_shape"), r.shape("model_shape")
     return PreprocessSpec(r.numbers("mean", channels), r.numbers("std", channels, positive=True), image, model)
 
 
 def _version(r: _Reader) -> int:
     version = r.get("schema", int, 1)
+    if version < 1:
+        r.fail(f"'schema' should be 1 or more, got {version}")
     if version > SCHEMA_VERSION:
         r.fail(f"was written by a newer vtk (schema {version}; this vtk reads up to {SCHEMA_VERSION}): upgrade vtk")
     return version
@@ -178,37 +199,55 @@ def _version(r: _Reader) -> int:
 def parse_run(data: Any, where: str) -> RunRecord:
     """A RunRecord from run.json's parsed JSON, checked field by field; `where` names the file in errors."""
     r = _Reader(data, where)
-    _version(r)
+    version = _version(r)
     model = _model(r.sub("model"))
     d = r.sub("data")
     classes = tuple(d.get("classes", list))
-    if not all(isinstance(c, str) for c in classes) or len(classes) != model.num_classes:
+    if not all(isinstance(c, str) for c in classes):
+        d.fail("'classes' should be a list of names (text)")
+    if len(classes) != model.num_classes:
         d.fail(f"'classes' should be {model.num_classes} names, one per model output, got {len(classes)}")
     prep = _preprocess(d.sub("preprocess"), model.input_shape[0])
-    image_shape = tuple(int(s) for s in d.numbers("image_shape", 3, positive=True))
+    image_shape = d.shape("image_shape")
     if prep.model_shape != model.input_shape or prep.image_shape != image_shape:
         d.fail(f"preprocess shapes {prep.image_shape} -> {prep.model_shape} do not match the data "
                f"{image_shape} and the model {model.input_shape}")
     status = r.get("status", str)
     if status not in STATUSES:
         r.fail(f"'status' should be one of {', '.join(STATUSES)}, got {status!r}")
+    config_data = dict(r.get("config", dict))
+    if version == 1 and "flip" not in config_data and str(config_data.get("dataset", "")).startswith("imagefolder:"):
+        config_data["flip"] = True  # before schema 2, vtk flipped every dataset not named mnist* or fashion-mnist*
     try:
-        config = TrainConfig.from_dict(r.get("config", dict))
+        config = TrainConfig.from_dict(config_data)
     except (TypeError, ValueError) as e:
-        r.fail(f"'config' does not describe a training run ({e})")
+        r.sub("config").fail(f"does not describe a training run: {e}")
+    if config.model != model.name:
+        r.fail(f"'config.model' {config.model!r} is not the model {model.name!r}")
     history = []
     for row in r.get("history", list, []):
         h = _Reader(row, where, "history[]")
-        history.append(EpochStats(**{k: h.get(k, (int, float)) for k in EpochStats.__dataclass_fields__}))
+        values = {k: h.get(k, (int, float)) for k in EpochStats.__dataclass_fields__}
+        if values["epoch"] != int(values["epoch"]) or not all(math.isfinite(v) for v in values.values()):
+            h.fail(f"should hold finite numbers and a whole epoch number, got {values}")
+        history.append(EpochStats(**values | {"epoch": int(values["epoch"])}))
     accuracy = r.get("accuracy", dict, None)
-    if accuracy is not None and not all(isinstance(v, (int, float)) for v in accuracy.values()):
-        r.fail("'accuracy' should map split names to numbers")
+    if accuracy is not None:
+        acc = r.sub("accuracy")
+        accuracy = {str(k): acc.fraction(str(k), v) for k, v in accuracy.items()}
+    if status == "complete" and not (accuracy or {}).keys() >= {"train", "val", "test"}:
+        r.fail("says the run is complete but holds no train/val/test 'accuracy'")
+    best_epoch, epochs_run = r.get("best_epoch", int, None), r.get("epochs_run", int, None)
+    if best_epoch is not None and epochs_run is not None and not 0 <= best_epoch <= epochs_run:
+        r.fail(f"'best_epoch' {best_epoch} is outside the {epochs_run} epochs run")
+    wall_s = r.get("wall_s", (int, float), None)
+    if wall_s is not None and not (math.isfinite(wall_s) and wall_s >= 0):
+        r.fail(f"'wall_s' should be a finite number of seconds, got {wall_s}")
     return RunRecord(status, r.get("created", str, ""), model,
                      DataRecord(d.get("name", str), d.get("source", str, ""), classes, image_shape, prep),
                      config, r.get("device", str, "cpu"), r.get("amp", str, "None"),
                      {str(k): str(v) for k, v in r.get("versions", dict, {}).items()}, tuple(history), accuracy,
-                     r.get("best_epoch", int, None), r.get("epochs_run", int, None),
-                     r.get("wall_s", (int, float), None))
+                     best_epoch, epochs_run, wall_s)
 
 
 @dataclass
@@ -231,6 +270,7 @@ class ExportResult:
     error: str | None = None
     options: dict = field(default_factory=dict)
     written_by: str = "vtk export"
+    sidecars: list[str] = field(default_factory=list)   # files beside the artifact that belong to it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -252,14 +292,20 @@ class ExportRecord:
         return {"schema": self.schema, "artifacts": {k: v.to_dict() for k, v in sorted(self.artifacts.items())}}
 
 
+_EXPORT_FIELDS = {"format": str, "path": str, "size_bytes": int, "input_shape": list, "input_dtype": str,
+                  "max_abs_diff": (int, float), "max_rel_diff": (int, float), "agreement": (int, float),
+                  "accuracy": (int, float), "eager_accuracy": (int, float), "checks": list, "passed": bool,
+                  "seconds": (int, float), "error": str, "options": dict, "written_by": str, "sidecars": list}
+
+
 def parse_export(data: Any, where: str) -> ExportRecord:
     r = _Reader(data, where)
     _version(r)
-    known = set(ExportResult.__dataclass_fields__)
     artifacts = {}
     for name, row in r.get("artifacts", dict).items():
         a = _Reader(row, where, f"artifacts.{name}")
-        a.get("format", str)
-        a.get("path", str)
-        artifacts[name] = ExportResult(**{k: v for k, v in row.items() if k in known})
+        values = {k: a.get(k, kind, None) for k, kind in _EXPORT_FIELDS.items() if k in row}
+        if Path(values.get("path") or "").name != name:
+            a.fail(f"'path' {values.get('path')!r} does not name the file {name!r}")
+        artifacts[name] = ExportResult(**{k: v for k, v in values.items() if v is not None})
     return ExportRecord(artifacts)

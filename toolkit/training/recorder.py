@@ -113,4 +113,4 @@ class RunRecorder:
             return f"no epoch finished with a finite loss, so no weights were kept in {self.path}"
         model.load_state_dict(state.best_weights)
         self.finish(state, model, prep, splits, memory_format, 0.0, status="diverged")
-        return f"kept the best weights so far (epoch {state.best_epoch}) in {self.path / 'model.safetensors'}"
+        return f"kept the best weights so far (epoch {state.best_epoch}) in {self.folder.weights_path}"

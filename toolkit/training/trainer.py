@@ -249,7 +249,7 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
                     "config": cfg, "start_epoch": state.epoch + 1})
     splits = {"train": train_raw, "val": val_split, "test": test_split}
     t_start = time.perf_counter()
-    fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/fastpath.py
+    fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/core/fastpath.py
     try:
         with fast_kernels(model, enabled=fast):
             while state.epoch < cfg.epochs:

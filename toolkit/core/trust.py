@@ -1,0 +1,68 @@
+"""Which code-carrying artifacts this user's vtk wrote, so only those load without asking.
+
+A TorchScript file is a program: loading it runs whatever its author put in
+it. vtk loads one without asking only when this machine's vtk wrote it: its
+SHA-256 is recorded here, outside any run folder, when `vtk export` (or the
+bench's own export) puts it in place. A run folder someone hands you carries
+its own export.json, so nothing inside it can vouch for itself; for such a
+file the user passes `--trust-code`. ONNX files are data and pt2 files are
+loaded with pickling refused, so neither needs this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from vtk_vision.core.atomic import write_json
+from vtk_vision.core.errors import ArtifactError
+from vtk_vision.core.paths import state_root
+
+__all__ = ["file_sha256", "remember", "is_known", "require_trusted"]
+
+log = logging.getLogger("vtk")
+
+
+def _store() -> Path:
+    return state_root() / "trusted-artifacts.json"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _known() -> dict[str, str]:
+    try:
+        data = json.loads(_store().read_text())
+        return {k: v for k, v in data.get("sha256", {}).items() if isinstance(v, str)}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, AttributeError) as e:
+        log.warning("%s is unreadable (%s); no artifact counts as written here until it is rewritten", _store(), e)
+        return {}
+
+
+def remember(path: Path) -> None:
+    """Record that this user's vtk wrote `path` (as it is now)."""
+    known = _known()
+    known[file_sha256(path)] = str(Path(path).resolve())
+    write_json(_store(), {"sha256": known})
+
+
+def is_known(path: Path) -> bool:
+    return file_sha256(path) in _known()
+
+
+def require_trusted(path: Path, consent: bool) -> None:
+    """Refuse a code-carrying artifact this user's vtk did not write, unless the user consented."""
+    if consent or is_known(path):
+        return
+    raise ArtifactError(
+        f"{path} is TorchScript, which is code, and vtk did not write it on this machine (its SHA-256 is not in "
+        f"{_store()}); pass --trust-code if you trust whoever made it, or leave it out (--runtime eager,onnx,pt2)")
