@@ -93,7 +93,7 @@ def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[s
     """The plain (float-input, dynamic-batch) artifact each runtime loads; missing ones are exported,
     validated and recorded in export.json like any other."""
     needed = {r: get_format(r).artifact_format for r in wanted if get_format(r).has_file}
-    path = {f: run.folder.exports_dir / artifact_name(f, baked=False) for f in set(needed.values())}
+    path = {f: run.folder.exports_dir / artifact_name(f) for f in set(needed.values())}
     missing = sorted(f for f, p in path.items() if not p.exists())
     if missing:
         progress(f"exporting {', '.join(missing)} (missing from {run.folder.exports_dir})")

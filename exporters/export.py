@@ -30,8 +30,11 @@ from vtk_vision.runs.schema import ExportResult, Provenance
 __all__ = ["export_model", "export_run", "artifact_name", "read_artifact_metadata"]
 
 
-def artifact_name(fmt: str, baked: bool) -> str:
-    return f"model{'.raw' if baked else ''}{FORMATS[fmt].suffix}"
+def artifact_name(fmt: str, opts: ExportOptions = ExportOptions()) -> str:
+    """model.onnx; model.raw.onnx with preprocessing baked in; model.b4.onnx for a static batch of 4.
+    Artifacts that differ in shape or input never share a name, so one never overwrites another."""
+    return (f"model{'.raw' if opts.bake_preprocess else ''}{'' if opts.dynamic_batch else f'.b{opts.batch_size}'}"
+            f"{FORMATS[fmt].suffix}")
 
 
 def _metadata(source: Provenance, shape, dtype, opts: ExportOptions, fmt: str) -> dict[str, str]:
@@ -66,7 +69,7 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
         n_example = 2 if opts.dynamic_batch else opts.batch_size  # dynamo wants >= 2 for a dynamic dim
         example = inputs[:n_example].clone()  # not a view: pt2 saves its example, storage and all
         module(example)  # dry run: a model that cannot run eagerly fails here, not inside an exporter
-    final = out_dir / artifact_name(fmt, opts.bake_preprocess)
+    final = out_dir / artifact_name(fmt, opts)
     result = ExportResult(fmt, str(final), input_shape=["batch" if opts.dynamic_batch else opts.batch_size, *shape],
                           input_dtype=str(dtype).replace("torch.", ""), options=opts.to_dict())
     metadata = _metadata(source, shape, dtype, opts, fmt)
@@ -119,7 +122,7 @@ def export_run(run, formats: list[str], out_dir: Path | None = None, opts: Expor
         except ExportError as e:
             if len(formats) == 1:
                 raise
-            results.append(ExportResult(fmt, str(out_dir / artifact_name(fmt, opts.bake_preprocess)), error=str(e),
+            results.append(ExportResult(fmt, str(out_dir / artifact_name(fmt, opts)), error=str(e),
                                         options=opts.to_dict(), written_by=written_by))
     if any(r.passed for r in results):
         run.folder.record_exports([r for r in results if r.passed], out_dir)

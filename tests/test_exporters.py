@@ -77,7 +77,8 @@ def test_static_batch(tmp_path):
     result = export_model(model, prep, "onnx", tmp_path, images, None, info,
                           ExportOptions(dynamic_batch=False, batch_size=4))
     assert result.passed and result.input_shape[0] == 4 and result.checks[0]["images"] == 12
-    sess = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [p.name for p in tmp_path.iterdir()] == ["model.b4.onnx"]  # never the dynamic model.onnx's name
+    sess = ort.InferenceSession(str(tmp_path / "model.b4.onnx"), providers=["CPUExecutionProvider"])
     assert sess.get_inputs()[0].shape[0] == 4
 
 

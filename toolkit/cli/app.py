@@ -17,12 +17,25 @@ from rich.console import Console
 
 from vtk_vision import __version__
 from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 
 __all__ = ["cli", "main", "console", "stderr", "emit_json"]
 
+class SafeConsole(Console):
+    """Never interprets markup, and prints every string through `printable`: paths, file and class names
+    come from outside and must reach the terminal as text (core/text.py)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(markup=False, highlight=False, soft_wrap=True, **kwargs)
+
+    def print(self, *objects, **kwargs):
+        kwargs.pop("markup", None)
+        super().print(*(printable(o, keep_newlines=True) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
 # Piped output gets wide tables rather than rich's 80-column default, so nothing is cut.
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+console = SafeConsole(width=None if sys.stdout.isatty() else 160)
+stderr = SafeConsole(stderr=True)
 
 
 class VtkGroup(click.Group):
@@ -34,7 +47,7 @@ class VtkGroup(click.Group):
         except VtkError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(printable(e)) from None
 
 
 @click.group(cls=VtkGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +67,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 class _OneLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"{record.levelname.lower()}: {record.getMessage()}"
+        return f"{record.levelname.lower()}: {printable(record.getMessage())}"
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, stderr
-from vtk_vision.cli.options import data_dir_option, run_argument, runs_dir_option
+from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import PROVIDERS
+from vtk_vision.runs.config import Limit
 
 
 def _int_list(ctx, param, value: str) -> tuple[int, ...]:
@@ -42,9 +43,10 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--runtime", "runtimes", callback=_runtime_list, metavar="NAME,...",
               help="Runtimes to time (default: every one in the format table: eager and each export format).")
 @click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
-@click.option("--warmup-s", type=click.FloatRange(0), default=0.3, show_default=True, help="Warm-up per row.")
-@click.option("--min-iters", type=click.IntRange(1), default=50, show_default=True, help="Fewest timed calls.")
-@click.option("--min-s", type=click.FloatRange(0), default=1.0, show_default=True, help="Shortest timed span.")
+@click.option("--warmup-s", type=Bounded(Limit(0, 600)), default=0.3, show_default=True, help="Warm-up per row.")
+@click.option("--min-iters", type=click.IntRange(1, 10_000_000), default=50, show_default=True,
+              help="Fewest timed calls.")
+@click.option("--min-s", type=Bounded(Limit(0, 600)), default=1.0, show_default=True, help="Shortest timed span.")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for every runtime "
               "(default: all cores).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -72,7 +74,11 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count(),
                         trust_code)
     report = bench_run(r, opts, str(data_dir) if data_dir else None,
-                       progress=lambda m: stderr.print(m, style="dim", markup=False))
+                       progress=lambda m: stderr.print(m, style="dim"))
+    if all(row["status"] != "ok" for row in report["rows"]):
+        reasons = sorted({row["reason"] for row in report["rows"]})
+        raise VtkError(f"every row failed ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
+                       f"bench.json is kept")
     env = report["environment"]
     console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
                         f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}",
@@ -80,7 +86,7 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
                                                             "p99 ms", "images/s"}))
     console.print(f"times: {report['time_includes']}; images/s = batch / mean latency")
     for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
-        console.print(f"wrote {path}", markup=False)
+        console.print(f"wrote {path}")
     if compare_to:
         console.print(table(f"changes against {compare_to}", ["row", "old p50", "new p50", "Δ p50", "old img/s",
                                                               "new img/s", "Δ img/s"], compare(report, compare_to)))

@@ -63,7 +63,7 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
                             right={"size", "max abs diff", "top-1 agree", "accuracy"}))
         if any(x.passed for x in results):
-            console.print(f"wrote {folder / 'export.json'}", markup=False)
+            console.print(f"wrote {folder / 'export.json'}")
     failed = [x for x in results if not x.passed]
     if failed:
         raise VtkError(f"{len(failed)} of {len(results)} export(s) failed: "

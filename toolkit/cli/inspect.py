@@ -32,7 +32,7 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
                         ["class", "accuracy"], [[c, f"{100 * a:.2f}%"] for c, a in res["per_class"].items()],
                         right={"accuracy"}))
     for f in res["files"]:
-        console.print(f"wrote {f}", markup=False)
+        console.print(f"wrote {f}")
 
 
 @cli.command()
@@ -46,14 +46,16 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
 def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
             data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
-    from vtk_vision.inspection.predict import predict as predict_, split_run_and_images
+    from vtk_vision.inspection.predict import MAX_IMAGES, predict as predict_, split_run_and_images
     from vtk_vision.runs.folder import load_run
 
+    if len(args) > MAX_IMAGES + 1:
+        raise click.UsageError(f"{len(args)} arguments; predict takes a RUN and at most {MAX_IMAGES} images")
     run, images = split_run_and_images(args, runs_dir)
     r = load_run(run, runs_dir)
     target = out or r.folder.output("predictions.png")
     rows = predict_(r, target, images or None, n, seed, str(data_dir) if data_dir else None)
     for row in rows:
         truth = "" if row["true"] is None else f"  (true: {row['true']})"
-        console.print(f"{row['image']}: {row['predicted']} {100 * row['confidence']:.1f}%{truth}", markup=False)
-    console.print(f"wrote {target}", markup=False)
+        console.print(f"{row['image']}: {row['predicted']} {100 * row['confidence']:.1f}%{truth}")
+    console.print(f"wrote {target}")

@@ -6,6 +6,29 @@ from pathlib import Path
 
 import click
 
+from vtk_vision.runs.config import Limit
+
+
+class Bounded(click.ParamType):
+    """A number within a `Limit` (runs/config.py): NaN and infinity fail."""
+
+    def __init__(self, limit: Limit):
+        self.limit, self.name = limit, "integer" if limit.integer else "float"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(value) if self.limit.integer else float(value)
+            except ValueError:
+                self.fail(f"{value!r} is not {'a whole number' if self.limit.integer else 'a number'}", param, ctx)
+        try:
+            self.limit.check("value", number)
+        except ValueError:
+            self.fail(f"{value!r} is not {self.limit.describe()}", param, ctx)
+        return number
+
 
 class LazyChoice(click.Choice):
     """A click.Choice whose names come from a function, called only when they are needed (parsing a value
@@ -18,7 +41,7 @@ class LazyChoice(click.Choice):
     def choices(self):
         return (*self._names(), *self._extra)
 
-__all__ = ["runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice"]
+__all__ = ["runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice", "Bounded"]
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path),

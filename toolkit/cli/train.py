@@ -39,8 +39,7 @@ class _Progress:
         self.epochs = cfg.epochs
         stderr.print(f"run {info['run_dir']}: {cfg.model} on {cfg.dataset}, {info['device']}"
                      f"{'' if info['amp'] == 'None' else ' ' + info['amp']}, train {info['train']:,} / "
-                     f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epochs from {info['start_epoch']}",
-                     markup=False)
+                     f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epochs from {info['start_epoch']}")
 
     def on_batch(self, i: int, n: int) -> None:
         if not self.tty:
@@ -69,12 +68,12 @@ def _fit(config, resume=None):
         result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume)
     except TrainingInterrupted as e:
         progress.close()
-        stderr.print(str(e), markup=False)
+        stderr.print(str(e))
         sys.exit(130)
     r = result.record
     console.print(f"test accuracy {100 * r.accuracy['test']:.2f}% (val {100 * r.accuracy['val']:.2f}%, "
                   f"train {100 * r.accuracy['train']:.2f}%), best epoch {r.best_epoch} of {r.epochs_run}, "
-                  f"{r.wall_s:.1f}s -> {result.run_dir}", markup=False)
+                  f"{r.wall_s:.1f}s -> {result.run_dir}")
     return result
 
 
@@ -138,11 +137,11 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
     stderr.print(f"sweep: {len(combinations(grid))} run(s) over {', '.join(grid) or 'no options'}")
     result = run_sweep(_base_config(model, data_dir, download, runs_dir, {}), grid,
                        {o.field for o in TRAIN_OPTIONS if o.model_arg}, fit_one=_fit,
-                       on_combination=lambda i, n, values: stderr.print(f"[{i}/{n}] {values}", markup=False))
+                       on_combination=lambda i, n, values: stderr.print(f"[{i}/{n}] {values}"))
     console.print(table("sweep results (sorted by validation accuracy)",
                         ["", *result.options, "val acc", "test acc", "best epoch", "run"],
                         [["*" if row is result.best else "", *[row.values[k] for k in result.options],
                           f"{100 * row.record.accuracy['val']:.2f}%", f"{100 * row.record.accuracy['test']:.2f}%",
                           row.record.best_epoch, row.folder.path.name] for row in result.rows]))
     best = result.best.folder.path
-    console.print(f"best: {best} ({best.parent / 'latest'} now points to it)", markup=False)
+    console.print(f"best: {best} ({best.parent / 'latest'} now points to it)")

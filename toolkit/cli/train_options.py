@@ -11,30 +11,10 @@ from typing import Any
 
 import click
 
+from vtk_vision.cli.options import Bounded
 from vtk_vision.runs.config import CHOICES, CLASS_WEIGHT, LIMITS, Limit
 
 __all__ = ["TrainOption", "TRAIN_OPTIONS", "parse_class_weights", "to_config_kwargs"]
-
-
-class Bounded(click.ParamType):
-    """A number within a `Limit` (runs/config.py, where TrainConfig checks the same): NaN and infinity fail."""
-
-    def __init__(self, limit: Limit):
-        self.limit, self.name = limit, "integer" if limit.integer else "float"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = value
-        else:
-            try:
-                number = int(value) if self.limit.integer else float(value)
-            except ValueError:
-                self.fail(f"{value!r} is not {'a whole number' if self.limit.integer else 'a number'}", param, ctx)
-        try:
-            self.limit.check("value", number)
-        except ValueError:
-            self.fail(f"{value!r} is not {self.limit.describe()}", param, ctx)
-        return number
 
 
 def _limited(field: str) -> Bounded:

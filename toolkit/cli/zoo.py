@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.text import Text
 
 from vtk_vision.cli.app import cli, console, emit_json
 from vtk_vision.cli.options import json_flag
@@ -45,8 +46,8 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
     if as_json:
         return emit_json([r.to_dict() for r in results])
     for r in results:
-        console.print(f"[bold]{r.model} at {'x'.join(map(str, r.input_shape))}[/bold]")
-        console.print(r.table, markup=False)
+        console.print(Text(f"{r.model} at {'x'.join(map(str, r.input_shape))}", style="bold"))
+        console.print(r.table)
     console.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
                         [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
                           f"{r.estimated_mb:.2f}"] for r in results],

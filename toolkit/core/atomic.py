@@ -2,13 +2,18 @@
 
 Everything vtk writes goes to a temporary name in the same folder and is
 renamed over the target only once complete (rename is atomic on POSIX within a
-file system).
+file system). The temporary name carries the writer's process id
+(`.model.onnx.vtk1234-x8f2.onnx`): a leftover of a process that was killed
+is recognised by the next write to the same target, and removed. A write
+that fails (a full disk, a read-only folder) is one line naming the target.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -16,8 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 
-__all__ = ["atomic_path", "write_text", "write_json", "save_with", "atomic_dir"]
+__all__ = ["atomic_path", "write_text", "write_json", "save_with", "atomic_dir", "remove_leftovers"]
 
 
 def _writable_parent(path: Path) -> None:
@@ -29,19 +35,54 @@ def _writable_parent(path: Path) -> None:
         raise VtkError(f"cannot write to {path.parent}: permission denied; choose a writable location")
 
 
+_LEFTOVER = re.compile(r"\.vtk(\d+)-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_leftovers(path: Path) -> None:
+    """Remove temporaries of `path` left by vtk processes that no longer run (killed mid-write)."""
+    for p in path.parent.glob(f".{glob.escape(path.name)}.vtk*"):
+        m = _LEFTOVER.search(p.name[len(path.name) + 1:])
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}.vtk{os.getpid()}-"
+
+
+def _cannot_write(path: Path, e: OSError) -> VtkError:
+    return VtkError(f"cannot write {printable(path)}: {e.strerror or e}; free some space or choose another location")
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` if the block succeeds."""
     path = Path(path)
     _writable_parent(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    remove_leftovers(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=suffix or path.suffix or ".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     tmp = Path(tmp)
     try:
         yield tmp
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
         os.replace(tmp, path)
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -54,7 +95,7 @@ def _umask() -> int:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_json(path: str | os.PathLike, data) -> None:
@@ -73,7 +114,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; it becomes `path` only if the block succeeds."""
     path = Path(path)
     _writable_parent(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    remove_leftovers(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), dir=path.parent))
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     try:
         yield tmp
         if path.exists():

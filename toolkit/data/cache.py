@@ -1,10 +1,17 @@
 """Decoded splits cached on disk as safetensors, keyed by their source files.
 
-A cache entry records size and mtime of every source file. When one changes,
-the entry is stale: it is never served, the file that changed is named in a
-warning, and the split is decoded again. A damaged cache file is treated the
-same way. Loading a good entry is a memory map, well under a second even for
-CIFAR-10's 60,000 images.
+A cache entry records size, mtime, ctime and inode of every source file: a
+replaced file changes at least its ctime and inode, which no copy tool can
+set back. When one changes, the entry is stale: it is never served, the file
+that changed is named in a warning, and the split is decoded again. A damaged
+cache file is treated the same way. Loading a good entry is a memory map, well
+under a second even for CIFAR-10's 60,000 images.
+
+The cache is used only where this user alone can write: a cache folder owned
+by someone else, or writable by others, could be planted with data that is
+then served as the real thing, so it is ignored with a warning and data is
+decoded afresh. A cache that cannot be written (a full disk) is a warning too:
+the data is still good.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -21,23 +29,54 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from vtk_vision.core.atomic import save_with
+from vtk_vision.core.errors import DataError, VtkError
 from vtk_vision.core.paths import cache_root
+from vtk_vision.core.text import printable
 
-__all__ = ["fingerprint", "cached"]
+__all__ = ["fingerprint", "cached", "private_cache_dir"]
 
 log = logging.getLogger("vtk")
-FORMAT = "1"  # bump when the layout of cached tensors changes
+FORMAT = "2"  # bump when the layout of cached tensors or their fingerprint changes
+
+
+def _private(folder: Path) -> bool:
+    st = folder.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+_warned: set[str] = set()
+
+
+def private_cache_dir(sub: str) -> Path | None:
+    """cache_root()/sub, created if needed, when only this user can write it and the cache root; else None."""
+    root = cache_root()
+    folder = root / sub
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if _private(root) and _private(folder):
+            return folder
+        why = "is writable by others or owned by another user"
+    except OSError as e:
+        why = f"cannot be used ({e.strerror})"
+    if str(folder) not in _warned:
+        _warned.add(str(folder))
+        log.warning("cache folder %s %s; not using it (set VTK_CACHE_DIR to a folder of your own)",
+                    printable(folder), why)
+    return None
 
 
 def fingerprint(paths: Iterable[Path]) -> dict[str, str]:
-    """{path: "size:mtime_ns"} for every file under `paths` (folders walked, hidden files skipped)."""
+    """{path: "size:mtime_ns:ctime_ns:inode"} for every file under `paths` (folders walked, hidden skipped)."""
     out: dict[str, str] = {}
     for p in paths:
         files = [p] if p.is_file() else sorted(
             Path(d) / f for d, dirs, fs in os.walk(p) for f in fs if not f.startswith("."))
         for f in files:
-            st = f.stat()
-            out[str(f)] = f"{st.st_size}:{st.st_mtime_ns}"
+            try:
+                st = f.stat()
+            except OSError as e:  # a dangling link, a link loop, a file removed under us
+                raise DataError(f"cannot read {printable(f)}: {e.strerror}; remove or fix it") from None
+            out[str(f)] = f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}"
     return out
 
 
@@ -53,8 +92,11 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
            ) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and JSON metadata for `key`, decoded by `build()` only when the cache cannot serve them."""
     digest = hashlib.sha1(f"{FORMAT}|{key}|{'|'.join(map(str, sources))}".encode()).hexdigest()[:12]
-    path = cache_root() / "tensors" / f"{key.replace(':', '_').replace('/', '_')[:60]}-{digest}.safetensors"
     current = fingerprint(sources)
+    folder = private_cache_dir("tensors")
+    if folder is None:
+        return build()
+    path = folder / f"{key.replace(':', '_').replace('/', '_')[:60]}-{digest}.safetensors"
     if path.exists():
         try:
             tensors = load_file(path)
@@ -68,6 +110,9 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
             log.warning("cached %s at %s is unreadable (%s); decoding again", key, path, e)
     tensors, info = build()
     meta = json.dumps({"fingerprint": current, "info": info})
-    save_with(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
-                                          metadata={"vtk": meta}))
+    try:
+        save_with(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
+                                              metadata={"vtk": meta}))
+    except VtkError as e:  # a full disk or a read-only cache: the data is still good, only not cached
+        log.warning("could not cache %s (%s); it will be decoded again next time", key, printable(e))
     return tensors, info

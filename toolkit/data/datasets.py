@@ -21,6 +21,7 @@ from vtk_vision.data.cache import cached
 from vtk_vision.data.entries import DATASETS, IMAGEFOLDER, DatasetEntry, dataset_names
 from vtk_vision.data.splits import stratified_indices
 from vtk_vision.core.errors import DataError, UnknownNameError
+from vtk_vision.core.text import printable
 
 __all__ = ["Split", "Dataset", "load_dataset", "find_source"]
 
@@ -119,7 +120,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
             raise DataError(f"image tree {root} does not exist; give imagefolder:PATH a folder of "
                             f"<class>/ folders (or train/ and test/ holding them)")
         entry = replace(IMAGEFOLDER, name=name)
-        return _finish(entry, str(root), *cached(name, [root], lambda: _with_stats(sources.read_image_tree(root))))
+        return _finish(entry, str(root), *cached(name, [root], lambda: _with_stats(
+            _checked(name, str(root), sources.read_image_tree(root)))))
     if entry is None:
         raise UnknownNameError("dataset", name, dataset_names())
     root = data_root(data_dir)
@@ -130,8 +132,25 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     if found is None:
         raise _missing(entry, root)
     src, files = found
-    return _finish(entry, str(files[0].parent if len(files) > 1 else files[0]),
-                   *cached(name, files, lambda: _with_stats(src.read(root))))
+    where = str(files[0].parent if len(files) > 1 else files[0])
+    return _finish(entry, where, *cached(name, files, lambda: _with_stats(_checked(name, where, src.read(root)))))
+
+
+def _checked(name: str, source: str, decoded: tuple[dict[str, torch.Tensor], dict]
+             ) -> tuple[dict[str, torch.Tensor], dict]:
+    """Refuse decoded data that would train or score wrongly: labels outside the class list, empty splits.
+    Runs before caching, so bad data never reaches the cache."""
+    t, info = decoded
+    k = len(info["classes"])
+    for split in ("train", "test"):
+        y = t[f"{split}_y"]
+        if len(y) == 0:
+            raise DataError(f"{name} ({printable(source)}): the {split} split holds no images")
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= k:
+            raise DataError(f"{name} ({printable(source)}): {split} labels run from {low} to {high}, but there "
+                            f"are {k} classes; the labels file is damaged or from another dataset")
+    return t, info
 
 
 def _with_stats(decoded: tuple[dict[str, torch.Tensor], dict]) -> tuple[dict[str, torch.Tensor], dict]:
@@ -142,5 +161,13 @@ def _with_stats(decoded: tuple[dict[str, torch.Tensor], dict]) -> tuple[dict[str
 
 
 def _finish(entry: DatasetEntry, source: str, t: dict[str, torch.Tensor], info: dict) -> Dataset:
+    """The Dataset, after checking that what was read is what the entry says the dataset is."""
+    channels = t["train_x"].shape[1]
+    if entry.channels and channels != entry.channels:
+        raise DataError(f"{entry.name} at {printable(source)} has {channels}-channel images, but {entry.name} has "
+                        f"{entry.channels}; the files are from another dataset")
+    if entry.classes is not None and tuple(info["classes"]) != entry.classes:
+        raise DataError(f"{entry.name} at {printable(source)} has classes {list(info['classes'])[:4]}..., not "
+                        f"{entry.name}'s {list(entry.classes)[:4]}...; the files are from another dataset")
     return Dataset(entry.name, Split(t["train_x"], t["train_y"]), Split(t["test_x"], t["test_y"]),
                    tuple(info["classes"]), tuple(info["mean"]), tuple(info["std"]), source, entry)

@@ -66,6 +66,7 @@ class DatasetEntry:
     sources: tuple[_Source, ...] = ()    # ways to find it under a data root; the first match wins
     download_as: str | None = None       # torchvision dataset class that can fetch it
     rgb_of: str | None = None            # this entry is the grey entry `rgb_of` in three channels
+    classes: tuple[str, ...] | None = None  # the class names, in label order; None: read from the files
 
 
 IMAGEFOLDER = DatasetEntry(
@@ -74,11 +75,15 @@ IMAGEFOLDER = DatasetEntry(
 
 DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
     DatasetEntry("mnist", "handwritten digits 0-9 (LeCun et al.)", 1, flips=False, sources=tuple(_idx("MNIST")),
-                 download_as="MNIST"),
+                 download_as="MNIST", classes=("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+                                               "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine")),
     DatasetEntry("fashion-mnist", "Zalando's clothes and shoes, 10 classes", 1, flips=False,
-                 sources=tuple(_idx("FashionMNIST")), download_as="FashionMNIST"),
+                 sources=tuple(_idx("FashionMNIST")), download_as="FashionMNIST",
+                 classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                          "Bag", "Ankle boot")),
     DatasetEntry("cifar10", "32x32 colour photos, 10 classes (Krizhevsky)", 3, flips=True,
-                 sources=tuple(_cifar()), download_as="CIFAR10"),
+                 sources=tuple(_cifar()), download_as="CIFAR10",
+                 classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
     DatasetEntry("mnist-rgb", "mnist as three identical channels", 3, flips=False, rgb_of="mnist"),
     DatasetEntry("fashion-mnist-rgb", "fashion-mnist as three identical channels", 3, flips=False,
                  rgb_of="fashion-mnist"),

@@ -7,16 +7,21 @@ They are only called when the tensor cache cannot serve the split.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from vtk_vision.core.atomic import atomic_dir
-from vtk_vision.core.paths import cache_root
+from vtk_vision.data.cache import private_cache_dir
+from vtk_vision.data.images import GREY_MODES, decode, list_tree, probe
+from vtk_vision.core.text import printable
 from vtk_vision.data.idx import check_pair
 from vtk_vision.data.splits import stratified_indices
 from vtk_vision.core.errors import DataError
@@ -72,29 +77,60 @@ def read_cifar_pickles(root: Path) -> Decoded:
 
 
 def unpack_tarball(tarball: Path, name: str) -> Path:
-    """Unpack `tarball` once into the cache (never beside the source) and return the folder."""
-    dest = cache_root() / "unpacked" / name
-    stamp = dest / ".unpacked-from"
-    if stamp.exists() and stamp.read_text() == f"{tarball}:{tarball.stat().st_size}":
-        return dest
-    log.info("unpacking %s into %s (once)", tarball, dest)
+    """Unpack `tarball` once into the cache (never beside the source) and return the folder.
+
+    The folder is used only when its completion marker, written last, names this tarball's SHA-256 and
+    the number of files it unpacked, and that many files are there: a replaced tarball (even one of the
+    same size), an interrupted unpack or a folder someone emptied is unpacked again.
+    """
+    digest = _sha256(tarball)
+    root = private_cache_dir("unpacked")
+    if root is None:  # no cache this user owns: unpack into a private temporary folder for this process
+        root = Path(tempfile.mkdtemp(prefix="vtk-unpacked-"))
+    dest = root / name
+    marker = dest / ".vtk-unpacked"
+    try:
+        stamp = json.loads(marker.read_text())
+        if stamp.get("sha256") == digest and _count_files(dest) == stamp.get("files"):
+            return dest
+    except (OSError, ValueError, AttributeError):
+        pass
+    log.info("unpacking %s into %s (once)", printable(tarball), printable(dest))
     try:
         with atomic_dir(dest) as tmp, tarfile.open(tarball) as tar:
             tar.extractall(tmp, filter="data")
-            (tmp / ".unpacked-from").write_text(f"{tarball}:{tarball.stat().st_size}")
+            (tmp / ".vtk-unpacked").write_text(json.dumps({"sha256": digest, "files": _count_files(tmp)}))
     except (tarfile.TarError, OSError, EOFError) as e:
-        raise DataError(f"cannot unpack {tarball}: {e}; replace it with a good copy") from None
+        raise DataError(f"cannot unpack {printable(tarball)} into {printable(dest)}: {printable(e)}; replace the "
+                        f"tarball with a good copy, or check the cache folder") from None
     return dest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _count_files(folder: Path) -> int:
+    return sum(len([f for f in files if not f.startswith(".")]) for _, _, files in os.walk(folder))
 
 
 def read_image_tree(root: Path, test_fraction: float = 0.2, seed: int = 0) -> Decoded:
     """An ImageFolder tree: `train/<class>/*` and `test/<class>/*`, or one tree split by ratio."""
-    if (root / "train").is_dir() and (root / "test").is_dir():
+    has_train, has_test = (root / "train").is_dir(), (root / "test").is_dir()
+    if has_train != has_test:
+        there, missing = ("train", "test") if has_train else ("test", "train")
+        raise DataError(f"{printable(root)} has {there}/ but no {missing}/; give both train/<class>/ and "
+                        f"test/<class>/, or one <class>/ tree that vtk splits 80/20")
+    if has_train:
         train_x, train_y, classes = _decode_folder(root / "train")
-        test_x, test_y, test_classes = _decode_folder(root / "test", size=tuple(train_x.shape[1:]))
+        test_x, test_y, test_classes = _decode_folder(root / "test", like=train_x)
         if test_classes != classes:
-            raise DataError(f"{root / 'test'} has classes {test_classes} but {root / 'train'} has {classes}; "
-                            f"both need the same class folders")
+            raise DataError(f"{printable(root / 'test')} has classes {test_classes} but {printable(root / 'train')} "
+                            f"has {classes}; both need the same class folders")
     else:
         x, y, classes = _decode_folder(root)
         test_idx = stratified_indices(y, test_fraction, seed)
@@ -105,36 +141,18 @@ def read_image_tree(root: Path, test_fraction: float = 0.2, seed: int = 0) -> De
             {"classes": classes})
 
 
-def _open_image(path: str) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-        return img
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DataError(f"{path} is not a readable image ({type(e).__name__}); remove it from the tree "
-                        f"or replace it") from None
+def _decode_folder(folder: Path, like: torch.Tensor | None = None):
+    """Every image under `folder` as one (N, C, H, W) uint8 tensor, resized as it is decoded.
 
-
-def _decode_folder(folder: Path, size: tuple[int, int, int] | None = None):
-    """Decode every image under `folder` into one (N, C, H, W) uint8 tensor.
-
-    Images that differ from the first one's size (or `size`) are resized to it;
-    the tree is grey (C=1) only when every image is grey.
+    The size is the first image's (or `like`'s); the tree is grey (C=1) only when every image is grey.
     """
-    try:
-        tree = torchvision_dataset("ImageFolder")(str(folder), loader=_open_image,
-                               is_valid_file=lambda p: not Path(p).name.startswith("."))
-    except FileNotFoundError as e:
-        raise DataError(f"bad image tree at {folder}: {e} Every class needs a non-empty folder "
-                        f"of images") from None
-    images = [tree.loader(p) for p, _ in tree.samples]
-    grey = all(im.mode in ("L", "1", "I;16") for im in images) and (size is None or size[0] == 1)
-    mode = "L" if grey else "RGB"
-    hw = (size[1], size[2]) if size else (images[0].height, images[0].width)
-    resized = sum(im.size != (hw[1], hw[0]) for im in images)
+    classes, samples = list_tree(folder)
+    headers = [probe(p) for p, _ in samples]
+    grey = all(mode in GREY_MODES for mode, _ in headers) and (like is None or like.shape[1] == 1)
+    w, h = (like.shape[3], like.shape[2]) if like is not None else headers[0][1]
+    resized = sum(size != (w, h) for _, size in headers)
     if resized:
-        log.warning("%s: %d images resized to %dx%d to match the first", folder, resized, hw[1], hw[0])
-    arr = np.stack([np.asarray(im.convert(mode).resize((hw[1], hw[0]), Image.BILINEAR)
-                               if im.size != (hw[1], hw[0]) else im.convert(mode)) for im in images])
+        log.warning("%s: %d images resized to %dx%d to match the first", printable(folder), resized, w, h)
+    arr = np.stack([decode(p, (w, h), grey) for p, _ in samples])
     x = torch.from_numpy(arr).unsqueeze(1) if grey else torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
-    return x, torch.tensor(tree.targets, dtype=torch.long), list(tree.classes)
+    return x, torch.tensor([c for _, c in samples], dtype=torch.long), classes

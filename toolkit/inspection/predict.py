@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
+from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 from vtk_vision.data import load_dataset
-from vtk_vision.core.errors import DataError, VtkError
+from vtk_vision.data.images import decode
 from vtk_vision.core.inference import logits_of
 from vtk_vision.present.plots import image_grid, short_label
 from vtk_vision.runs.folder import Run, RunFolder
 
-__all__ = ["predict", "split_run_and_images"]
+__all__ = ["predict", "split_run_and_images", "MAX_IMAGES"]
+
+MAX_IMAGES = 100  # one picture holds them all
 
 
 def split_run_and_images(args: tuple[str, ...] | list[str], runs_dir: str | Path | None = None
@@ -22,21 +24,19 @@ def split_run_and_images(args: tuple[str, ...] | list[str], runs_dir: str | Path
     """`vtk predict [RUN] [IMAGE]...`: the first argument is the run when it names one, the rest images."""
     run = args[0] if args and RunFolder.is_run(args[0], runs_dir) else None
     images = [Path(a) for a in args[1 if run else 0:]]
+    if len(images) > MAX_IMAGES:
+        raise VtkError(f"{len(images)} images given; predict takes at most {MAX_IMAGES} at a time (they are drawn "
+                       f"in one picture)")
     for p in images:
         if not p.is_file():
-            raise VtkError(f"{p} is neither a run folder nor an image file")
+            raise VtkError(f"{printable(p)} is neither a run folder nor an image file")
     return run, images
 
 
 def _load_image(path: Path, shape: tuple[int, int, int]) -> torch.Tensor:
     """An image file as the model's data looks: grey or RGB, resized to the dataset's size, uint8."""
     c, h, w = shape
-    try:
-        img = Image.open(path)
-        img = img.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(f"{path} is not a readable image ({e}); give PNG or JPEG files") from None
-    a = torch.from_numpy(np.asarray(img).copy())
+    a = torch.from_numpy(decode(path, (w, h), grey=c == 1))
     return a[None] if c == 1 else a.permute(2, 0, 1)
 
 

@@ -32,6 +32,7 @@ from vtk_vision.core.atomic import save_with, write_json, write_text
 from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.text import printable
 from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRecord, parse_export, parse_run
 
 __all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
@@ -165,18 +166,26 @@ class RunFolder:
         w.writerows(asdict(h) for h in history)
         write_text(self.path / "metrics.csv", buf.getvalue())
 
+    def _inside(self, path: Path) -> Path:
+        """`path`, unless it is a symbolic link or leads out of the run folder: vtk never writes through one."""
+        root = self.path.resolve()
+        if path.is_symlink() or (path.exists() and root not in path.resolve().parents):
+            raise RunError(f"{printable(path)} is a link that leads out of the run folder {printable(self.path)}; "
+                           f"vtk does not write through it. Remove the link (or pass --out for exports)")
+        return path
+
     @property
     def tensorboard_dir(self) -> Path:
-        return self.path / "tb"
+        return self._inside(self.path / "tb")
 
     def output(self, name: str) -> Path:
         """Where a named output of this run goes (curves.png, confusion.png, ...); writers write atomically."""
-        return self.path / name
+        return self._inside(self.path / name)
 
     # ------------------------------------------------------------ exports
     @property
     def exports_dir(self) -> Path:
-        return self.path / EXPORTS
+        return self._inside(self.path / EXPORTS)
 
     def read_exports(self, folder: Path | None = None) -> ExportRecord:
         path = (folder or self.exports_dir) / EXPORT_RECORD

@@ -30,7 +30,7 @@ from vtk_vision.models import create_model, model_spec
 from vtk_vision.training.augment import Augment
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.data import Split, load_dataset
-from vtk_vision.core.errors import VtkError
+from vtk_vision.core.errors import DataError, VtkError
 from vtk_vision.core.inference import logits_of
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
@@ -227,6 +227,11 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
 
     train_raw, val_split = ds.train.subset(cfg.subset, cfg.seed).split(cfg.val_fraction, cfg.seed)
+    for what, split, fix in (("training", train_raw, "raise --subset or lower --val-fraction"),
+                             ("validation", val_split, "raise --subset or --val-fraction")):
+        if len(split) == 0:  # refused here, before any run folder exists
+            raise DataError(f"--subset {cfg.subset:g} with --val-fraction {cfg.val_fraction:g} leaves no {what} "
+                            f"images of {ds.name}; {fix}")
     train_raw, val_split, test_split = train_raw.to(device), val_split.to(device), ds.test.to(device)
     train_split = Split(prep.pad(train_raw.images), train_raw.labels)  # padded once, not per batch
     prep = prep.to(device)
