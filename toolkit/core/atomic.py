@@ -23,7 +23,7 @@ from pathlib import Path
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["atomic_path", "write_text", "write_json", "save_with", "atomic_dir", "remove_leftovers"]
+__all__ = ["atomic_path", "write_text", "write_json", "save_with", "atomic_dir", "remove_leftovers", "save_tensors", "save_torch"]
 
 
 def _writable_parent(path: Path) -> None:
@@ -101,6 +101,30 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 def write_json(path: str | os.PathLike, data) -> None:
     """Strict JSON: NaN or infinity anywhere is a bug in vtk, raised here rather than written as invalid JSON."""
     write_text(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str] | None = None) -> None:
+    """Tensors as safetensors; its Rust writer reports a full disk as SafetensorError, made an OSError here."""
+    from safetensors import SafetensorError
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        try:
+            save_file(tensors, tmp, metadata=metadata)
+        except SafetensorError as e:
+            raise OSError(str(e)) from None
+
+
+def save_torch(path: str | os.PathLike, obj) -> None:
+    """torch.save through memory: a full disk is then Python's OSError, not an abort in PyTorch's C++ writer."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getvalue())
 
 
 def save_with(path: str | os.PathLike, save: Callable[[Path], None]) -> None:

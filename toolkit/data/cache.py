@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from vtk_vision.core.atomic import save_with
+from vtk_vision.core.atomic import save_tensors
 from vtk_vision.core.errors import DataError, VtkError
 from vtk_vision.core.paths import cache_root
 from vtk_vision.core.text import printable
@@ -111,8 +111,7 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
     tensors, info = build()
     meta = json.dumps({"fingerprint": current, "info": info})
     try:
-        save_with(path, lambda tmp: save_file({k: v.contiguous() for k, v in tensors.items()}, tmp,
-                                              metadata={"vtk": meta}))
+        save_tensors(path, {k: v.contiguous() for k, v in tensors.items()}, {"vtk": meta})
     except VtkError as e:  # a full disk or a read-only cache: the data is still good, only not cached
         log.warning("could not cache %s (%s); it will be decoded again next time", key, printable(e))
     return tensors, info

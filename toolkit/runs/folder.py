@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from vtk_vision.core.atomic import save_with, write_json, write_text
+from vtk_vision.core.atomic import save_tensors, save_torch, write_json, write_text
 from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
@@ -48,8 +48,7 @@ def _slug(text: str) -> str:
 def save_weights(path: Path, model: nn.Module | dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     """A state dict as safetensors, written atomically."""
     state = model.state_dict() if isinstance(model, nn.Module) else model
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    save_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    save_tensors(path, {k: v.detach().cpu().contiguous() for k, v in state.items()}, metadata)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -144,7 +143,7 @@ class RunFolder:
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
         """Tensors as safetensors, the rest (optimizer, RNG, history) as a weights-only torch file."""
         save_weights(self.path / CHECKPOINT_WEIGHTS, tensors)
-        save_with(self.path / CHECKPOINT_STATE, lambda tmp: torch.save(state, tmp))
+        save_torch(self.path / CHECKPOINT_STATE, state)
 
     def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
         try:
