@@ -47,6 +47,10 @@ class _Reader:
         field_name = f" field {self.path!r}" if self.path else ""
         raise RunError(f"{self.where}:{field_name} {what}; train the run again or restore the file")
 
+    def at(self, key: str) -> _Reader:
+        """A reader positioned at field `key`, for failing with that field's name."""
+        return _Reader(self.data, self.where, f"{self.path}.{key}".lstrip("."))
+
     def sub(self, key: str) -> _Reader:
         return _Reader(self.get(key, dict), self.where, f"{self.path}.{key}".lstrip("."))
 
@@ -204,14 +208,14 @@ def parse_run(data: Any, where: str) -> RunRecord:
     d = r.sub("data")
     classes = tuple(d.get("classes", list))
     if not all(isinstance(c, str) for c in classes):
-        d.fail("'classes' should be a list of names (text)")
+        d.at("classes").fail("should be a list of names (text)")
     if len(classes) != model.num_classes:
-        d.fail(f"'classes' should be {model.num_classes} names, one per model output, got {len(classes)}")
+        d.at("classes").fail(f"should be {model.num_classes} names, one per model output, got {len(classes)}")
     prep = _preprocess(d.sub("preprocess"), model.input_shape[0])
     image_shape = d.shape("image_shape")
     if prep.model_shape != model.input_shape or prep.image_shape != image_shape:
-        d.fail(f"preprocess shapes {prep.image_shape} -> {prep.model_shape} do not match the data "
-               f"{image_shape} and the model {model.input_shape}")
+        d.at("preprocess").fail(f"shapes {prep.image_shape} -> {prep.model_shape} do not match the data "
+                                f"{image_shape} and the model {model.input_shape}")
     status = r.get("status", str)
     if status not in STATUSES:
         r.fail(f"'status' should be one of {', '.join(STATUSES)}, got {status!r}")
