@@ -11,30 +11,22 @@ loaded with pickling refused, so neither needs this.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
 
 from vtk_vision.core.atomic import write_json
+from vtk_vision.core.digest import file_sha256
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.paths import state_root
 
-__all__ = ["file_sha256", "remember", "is_known", "require_trusted"]
+__all__ = ["remember", "is_known", "require_trusted"]
 
 log = logging.getLogger("vtk")
 
 
 def _store() -> Path:
     return state_root() / "trusted-artifacts.json"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _known() -> dict[str, str]:

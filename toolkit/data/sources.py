@@ -7,7 +7,6 @@ They are only called when the tensor cache cannot serve the split.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from vtk_vision.core.atomic import atomic_dir
+from vtk_vision.core.digest import file_sha256
 from vtk_vision.data.cache import private_cache_dir
 from vtk_vision.data.images import GREY_MODES, decode, list_tree, probe
 from vtk_vision.core.text import printable
@@ -83,7 +83,7 @@ def unpack_tarball(tarball: Path, name: str) -> Path:
     the number of files it unpacked, and that many files are there: a replaced tarball (even one of the
     same size), an interrupted unpack or a folder someone emptied is unpacked again.
     """
-    digest = _sha256(tarball)
+    digest = file_sha256(tarball)
     root = private_cache_dir("unpacked")
     if root is None:  # no cache this user owns: unpack into a private temporary folder for this process
         root = Path(tempfile.mkdtemp(prefix="vtk-unpacked-"))
@@ -104,14 +104,6 @@ def unpack_tarball(tarball: Path, name: str) -> Path:
         raise DataError(f"cannot unpack {printable(tarball)} into {printable(dest)}: {printable(e)}; replace the "
                         f"tarball with a good copy, or check the cache folder") from None
     return dest
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _count_files(folder: Path) -> int:
