@@ -58,7 +58,7 @@ class Row:
     accuracy_delta: float | None = None  # against eager PyTorch on CPU
     correct: int | None = None
     latency_ms: dict | None = None
-    images_per_s: float | None = None  # batch / mean latency
+    images_per_s: float | None = None  # batch / p50 latency: the median, which one stall cannot drag
     session_s: float | None = None
     first_inference_s: float | None = None
     peak_rss_mb: float | None = None   # process high-water mark after this row
@@ -152,7 +152,7 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
                             **base))
             continue
         rows.append(Row(batch=b, accuracy=acc, accuracy_delta=acc - reference, correct=correct,
-                        latency_ms=lat.to_dict(), images_per_s=b / (lat.mean / 1e3), session_s=session_s,
+                        latency_ms=lat.to_dict(), images_per_s=b / (lat.p50 / 1e3), session_s=session_s,
                         first_inference_s=first_s, peak_rss_mb=_peak_rss_mb(),
                         gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if runner.cuda_events else None,
                         active_providers=runner.active, **base))

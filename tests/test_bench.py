@@ -164,3 +164,20 @@ def test_a_new_runtime_is_one_table_entry(run_dir, shared_data, monkeypatch):
     opts = BenchOptions(runtimes=("ort-again",), batch_sizes=(1,), warmup_s=0, min_iters=2, min_s=0, threads=1)
     (row,) = bench_run(load_run(run_dir), opts, str(shared_data))["rows"]
     assert row["status"] == "ok" and loaded == ["model.onnx"] and row["artifact"].endswith("model.onnx")
+
+
+def test_the_table_fits_80_columns_and_wide_keeps_every_column(run_dir, shared_data, monkeypatch):
+    """In an 80-column terminal nothing is cut to `…`: optional columns go first; --wide keeps them."""
+    from vtk_vision.cli import app
+
+    monkeypatch.setattr(app.SafeConsole, "is_terminal", property(lambda self: True))  # CliRunner: no tty
+    monkeypatch.setattr(app.console, "width", 80)
+    args = ["bench", str(run_dir), "--runtime", "eager,onnx", "--batch-sizes", "1,256", "--warmup-s", "0",
+            "--min-iters", "2", "--min-s", "0", "--json", str(run_dir.parent / "b80.json")]
+    narrow = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, args, obj={})
+    assert narrow.exit_code == 0, narrow.output
+    table = [line for line in narrow.output.splitlines() if line[:1] in "┏┃┡│└"]
+    assert table and max(len(line) for line in table) <= 80 and "…" not in narrow.output
+    assert "p99 ms" not in narrow.output and "images/s" in narrow.output and "provider cpu" in narrow.output
+    wide = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, [*args, "--wide"], obj={})
+    assert wide.exit_code == 0 and "p99" in wide.output and "…" not in wide.output  # folded, never cut

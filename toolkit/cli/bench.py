@@ -55,6 +55,8 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--md", "md_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write Markdown.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of latency and throughput against batch size.")
+@click.option("--wide", is_flag=True, help="Every column, however narrow the terminal (by default a narrow "
+              "one leaves out p99, provider, size and Δ eager; bench.json always holds them all).")
 @click.option("--trust-code", is_flag=True, help="Load TorchScript files this machine's vtk did not write "
               "(TorchScript is code: only for files from a source you trust).")
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -62,9 +64,9 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
-          md_out, plot_out, trust_code, compare_to, runs_dir, data_dir) -> None:
+          md_out, plot_out, wide, trust_code, compare_to, runs_dir, data_dir) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
-    from vtk_vision.bench.report import COLUMNS, compare, table_rows, write_outputs
+    from vtk_vision.bench.report import COLUMNS, OPTIONAL, compare, table_rows, write_outputs
     from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
     from vtk_vision.present.tables import table
     from vtk_vision.runs.folder import load_run
@@ -80,11 +82,15 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
         raise VtkError(f"every row failed ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
                        f"bench.json is kept")
     env = report["environment"]
+    used = sorted({row["provider"] for row in report["rows"]})
+    optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
     console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
-                        f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}",
+                        f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}, "
+                        f"provider {', '.join(used)}",
                         COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
-                                                            "p99 ms", "images/s"}))
-    console.print(f"times: {report['time_includes']}; images/s = batch / mean latency")
+                                                            "p99 ms", "images/s"},
+                        optional=optional, width=None if wide or not console.is_terminal else console.width))
+    console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall cannot drag it)")
     for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
     if compare_to:

@@ -11,14 +11,33 @@ from rich.text import Text
 
 from vtk_vision.core.text import printable
 
-__all__ = ["table", "fmt_int", "fmt_bytes"]
+__all__ = ["table", "natural_width", "fmt_int", "fmt_bytes"]
 
 
-def table(title: str | None, columns: list[str], rows: list[list], *, right: set[str] = frozenset()) -> Table:
-    """A plain rich table; columns named in `right` are right-aligned (numbers)."""
+def natural_width(columns: list[str], rows: list[list]) -> int:
+    """Characters the table needs with no cell wrapped: widest cell per column, plus borders and padding."""
+    widths = [max([len(printable(c)), *(len(printable(r[i])) for r in rows)]) for i, c in enumerate(columns)]
+    return sum(widths) + 3 * len(columns) + 1
+
+
+def table(title: str | None, columns: list[str], rows: list[list], *, right: set[str] = frozenset(),
+          optional: tuple[str, ...] = (), width: int | None = None) -> Table:
+    """A plain rich table; columns named in `right` are right-aligned (numbers).
+
+    With `width` (a terminal's), the `optional` columns are left out, in the order given, until the table
+    fits; whatever still does not fit wraps inside its cell (folds), so no value is ever cut to `…`.
+    """
+    rows = [list(r) for r in rows]
+    for name in optional:
+        if width is None or natural_width(columns, rows) <= width:
+            break
+        if name in columns:
+            i = columns.index(name)
+            columns = columns[:i] + columns[i + 1:]
+            rows = [r[:i] + r[i + 1:] for r in rows]
     t = Table(title=printable(title) if title else None, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(printable(c), justify="right" if c in right else "left")
+        t.add_column(printable(c), justify="right" if c in right else "left", overflow="fold")
     for r in rows:
         t.add_row(*[Text(printable(v)) for v in r])  # Text: never markup, whatever the console
     return t
