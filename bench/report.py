@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 
 from vtk_vision.core.atomic import write_json, write_text
 from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 
 __all__ = ["COLUMNS", "OPTIONAL", "table_rows", "to_csv", "to_markdown", "plot", "compare", "write_outputs"]
 
@@ -103,8 +105,14 @@ def compare(report: dict, old_path: Path) -> list[list[str]]:
         o = old_rows.get(f"{r['runtime']}/{r['provider']}/{r['batch']}")
         if not o or r["status"] != "ok" or o["status"] != "ok":
             continue
-        p_old, p_new = o["latency_ms"]["p50"], r["latency_ms"]["p50"]
-        t_old, t_new = o["images_per_s"], r["images_per_s"]
+        try:
+            p_old, t_old = float(o["latency_ms"]["p50"]), float(o["images_per_s"])
+            if not (math.isfinite(p_old) and math.isfinite(t_old) and p_old > 0 and t_old > 0):
+                raise ValueError("not positive")
+        except (KeyError, TypeError, ValueError) as e:
+            raise VtkError(f"--compare {printable(old_path)}: row {r['runtime']}/{r['provider']}/{r['batch']} "
+                           f"holds no usable p50 and images/s ({e}); compare with a file vtk bench wrote") from None
+        p_new, t_new = r["latency_ms"]["p50"], r["images_per_s"]
         out.append([f"{r['runtime']}/{r['provider']}/{r['batch']}", f"{p_old:.4f}", f"{p_new:.4f}",
                     f"{100 * (p_new / p_old - 1):+.1f}%", f"{t_old:,.0f}", f"{t_new:,.0f}",
                     f"{100 * (t_new / t_old - 1):+.1f}%"])

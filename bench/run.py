@@ -24,6 +24,7 @@ from vtk_vision.bench.timing import measure
 from vtk_vision.exporters import artifact_name, export_run, get_format, runtimes
 from vtk_vision.exporters.runner import PROVIDERS, Runner, cuda_problem
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
+from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
 
 __all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
@@ -102,6 +103,10 @@ def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[s
         if failed:
             raise ExportError(f"the bench needs {', '.join(r.format for r in failed)} exported first, and that "
                               f"failed: " + "; ".join(f"{r.format}: {r.error}" for r in failed))
+    for p in path.values():  # a device, a pipe, or a link out of the run folder is no artifact to read
+        run.folder.check_inside(p)
+        if not p.is_file():
+            raise ArtifactError(f"{printable(p)} is not a regular file; export again")
     return {r: path[f] for r, f in needed.items()}
 
 
@@ -143,7 +148,7 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
             if runner.cuda_events:
                 torch.cuda.reset_peak_memory_stats()
             acc, correct = _accuracy(runner, x, y, b)
-            reps = (len(x) + b - 1) // b
+            reps = -(-b // len(x))  # a batch larger than the test split repeats it: b images are timed
             batch_x = x[:b] if b <= len(x) else x.repeat(reps, 1, 1, 1)[:b]
             lat = measure(runner.bind(batch_x), runner.sync, warmup_s=opts.warmup_s, min_iters=opts.min_iters,
                           min_s=opts.min_s, cuda_events=runner.cuda_events)
@@ -162,13 +167,12 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
 def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Benchmark every runtime x provider x batch size; return the report (rows, environment, reference)."""
-    from vtk_vision.data import load_dataset
 
     unknown = sorted(set(opts.runtimes) - set(runtimes()))
     if unknown:
         raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
     torch.set_num_threads(opts.threads)
-    ds = load_dataset(run.record.data.name, data_dir)
+    ds = run.dataset(data_dir)
     artifacts = _artifacts(run, opts.runtimes, ds.test.images, ds.test.labels, progress)
     for runtime, path in artifacts.items():  # every file vtk must not load is refused before any work
         fmt = get_format(runtime)

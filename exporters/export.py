@@ -59,6 +59,9 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     if fmt not in artifact_formats():
         raise UnknownNameError("format", fmt, [*artifact_formats(), "all"])
     spec = FORMATS[fmt]
+    if not opts.dynamic_batch and opts.batch_size > len(images):
+        raise ExportError(f"--batch-size {opts.batch_size} is larger than the {len(images):,} test images it is "
+                          f"checked on; choose {len(images)} or fewer")
     t0 = time.perf_counter()
     module = Exportable(model.eval(), preprocess.eval() if opts.bake_preprocess else None).eval()
     shape, dtype = input_spec(model, preprocess, opts.bake_preprocess)
@@ -107,23 +110,26 @@ def export_run(run, formats: list[str], out_dir: Path | None = None, opts: Expor
     """
     out_dir = Path(out_dir) if out_dir else run.folder.exports_dir
     run.folder.read_exports(out_dir)  # a damaged export.json is refused before any artifact is written
+    created = not out_dir.exists()
     if images is None:
-        from vtk_vision.data import load_dataset
-
-        ds = load_dataset(run.record.data.name, data_dir)
+        ds = run.dataset(data_dir)
         images, labels = ds.test.images, ds.test.labels
     results = []
-    for fmt in formats:
-        try:
-            result = export_model(run.model, run.preprocess, fmt, out_dir, images, labels,
-                                  run.record.provenance, opts)
-            result.written_by = written_by
-            results.append(result)
-        except ExportError as e:
-            if len(formats) == 1:
-                raise
-            results.append(ExportResult(fmt, str(out_dir / artifact_name(fmt, opts)), error=str(e),
-                                        options=opts.to_dict(), written_by=written_by))
-    if any(r.passed for r in results):
-        run.folder.record_exports([r for r in results if r.passed], out_dir)
+    try:
+        for fmt in formats:
+            try:
+                result = export_model(run.model, run.preprocess, fmt, out_dir, images, labels,
+                                      run.record.provenance, opts)
+                result.written_by = written_by
+                results.append(result)
+            except ExportError as e:
+                if len(formats) == 1:
+                    raise
+                results.append(ExportResult(fmt, str(out_dir / artifact_name(fmt, opts)), error=str(e),
+                                            options=opts.to_dict(), written_by=written_by))
+        if any(r.passed for r in results):
+            run.folder.record_exports([r for r in results if r.passed], out_dir)
+    finally:
+        if created and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # nothing was exported: leave no empty folder behind
     return out_dir, results

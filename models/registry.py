@@ -17,6 +17,8 @@ from torch import nn
 
 from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
 
+MAX_INPUT_SIZE = 1024  # the same bound as TrainConfig's input_size (runs/config.py)
+
 __all__ = ["ModelInfo", "register_model", "create_model", "list_models", "model_spec",
            "min_input_size", "ModelSpec"]
 
@@ -98,7 +100,7 @@ def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.
     """Build `name` for `input_size` (default: the model's own) and attach its ModelInfo."""
     spec = model_spec(name)
     size = spec.input_size if input_size is None else int(input_size)
-    why = spec.check_size(size) if size >= 1 else "sizes start at 1"
+    why = spec.check_size(size) if 1 <= size <= MAX_INPUT_SIZE else f"sizes run from 1 to {MAX_INPUT_SIZE}"
     if why is not None:
         smallest = min_input_size(name)
         raise InputSizeError(f"{name} cannot take {size}x{size} input ({why}); the smallest size it accepts is "

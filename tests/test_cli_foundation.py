@@ -41,7 +41,7 @@ def test_summary_showcase(run):
 @pytest.mark.parametrize("args,needle", [
     (("summary", "lenet5", "--input-size", "16"), "smallest size it accepts is 22x22"),
     (("summary", "nope"), "valid models:"),
-    (("summary", "vgg_cifar", "--input-size", "0"), "smallest size it accepts"),
+    (("summary", "lenet5", "--input-size", "21"), "smallest size it accepts is 22x22"),
 ])
 def test_user_errors_are_one_line(run, args, needle):
     res = run(*args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import zipfile
 
@@ -34,15 +35,22 @@ def _swap_member(src, dst, endswith: str, data: bytes) -> None:
             zout.writestr(item, data if item.filename.endswith(endswith) else zin.read(item.filename))
 
 
-@pytest.fixture
-def handed_run(trained_run, tmp_path, shared_data, monkeypatch):
-    """A copy of a trained run, exported in every format by vtk, as someone might hand it over."""
-    monkeypatch.setenv("VTK_DATA_DIR", str(shared_data))
-    runs = tmp_path / "runs"
-    shutil.copytree(trained_run, runs / trained_run.name)
-    run = runs / trained_run.name
+@pytest.fixture(scope="session")
+def exported_run(trained_run, shared_data, tmp_path_factory):
+    """The shared trained run, copied once and exported in every format by vtk."""
+    run = tmp_path_factory.mktemp("exported") / trained_run.name
+    shutil.copytree(trained_run, run)
     res = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, ["export", str(run), "--format", "all"], obj={})
     assert res.exit_code == 0, res.output
+    return run
+
+
+@pytest.fixture
+def handed_run(exported_run, tmp_path, shared_data, monkeypatch):
+    """A copy of a run exported in every format by vtk, as someone might hand it over."""
+    monkeypatch.setenv("VTK_DATA_DIR", str(shared_data))
+    run = tmp_path / "runs" / exported_run.name
+    shutil.copytree(exported_run, run)
     return run
 
 
@@ -366,3 +374,146 @@ def test_a_full_disk_during_a_cache_write_is_a_warning_and_the_data_still_loads(
     assert {r["name"]: r for r in json.loads(res.stdout)}["mnist"]["train"] == 60
     assert "warning: could not cache mnist" in res.stderr and "cannot write" in res.stderr
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+
+
+def test_a_pt2_whose_symbolic_shape_is_python_is_refused(handed_run, tmp_path):
+    """torch.export.load hands shape strings to sympy.sympify, which evaluates them with eval."""
+    pt2 = handed_run / "exports" / "model.pt2"
+    with zipfile.ZipFile(pt2) as z:
+        name = next(n for n in z.namelist() if n.endswith("models/model.json"))
+        text = z.read(name).decode()
+    symbol = re.search(r"Symbol\('s\d+', positive=True, integer=True\)", text).group(0)
+    payload = f"__import__(\\u0027os\\u0027).mkdir(\\u0027{tmp_path / MARKER}\\u0027) or {symbol}".replace("'", "\\u0027")
+    _swap_member(pt2, tmp_path / "evil.pt2", "models/model.json", text.replace(f'"{symbol}"', f'"{payload}"', 1).encode())
+    shutil.copy(tmp_path / "evil.pt2", pt2)
+    res = _bench(handed_run, "--runtime", "pt2")
+    assert res.exit_code == 1 and "not plain arithmetic" in res.output
+    assert not (tmp_path / MARKER).exists(), "the shape string ran as Python"
+
+
+# ------------------------------------------------------------- found by an adversarial review
+def test_a_batch_larger_than_the_test_split_times_that_many_images(handed_run):
+    from vtk_vision.bench.run import BenchOptions, bench_run
+    from vtk_vision.runs.folder import load_run
+
+    opts = BenchOptions(runtimes=("onnx",), batch_sizes=(20_000,), warmup_s=0, min_iters=2, min_s=0, threads=1)
+    (row,) = bench_run(load_run(handed_run), opts)["rows"]
+    assert row["status"] == "ok"  # 20,000 images a call from a 10,000-image split: the split twice
+    assert row["images_per_s"] == pytest.approx(20_000 / (row["latency_ms"]["p50"] / 1e3))
+
+
+def test_planted_processed_tensors_are_never_read(tmp_path):
+    root = fake_mnist(tmp_path)
+    (root / "MNIST" / "processed").mkdir()
+    for name, n in (("training.pt", 499), ("test.pt", 100)):
+        torch.save((torch.zeros(n, 28, 28, dtype=torch.uint8), torch.zeros(n, dtype=torch.long)),
+                   root / "MNIST" / "processed" / name)
+    ds = load_dataset("mnist", root)
+    assert (len(ds.train), len(ds.test)) == (60, 20)  # the raw files vtk checked, not the planted tensors
+
+
+def test_a_grey_train_tree_with_an_rgb_test_tree_trains(tmp_path):
+    fake_tree(tmp_path / "t" / "train", per_class=4, mode="L")
+    fake_tree(tmp_path / "t" / "test", per_class=2, mode="RGB")
+    ds = load_dataset(f"imagefolder:{tmp_path / 't'}")
+    assert ds.train.images.shape[1] == ds.test.images.shape[1] == 1
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda d: (d["model"].__setitem__("num_classes", 3), d["data"].__setitem__("classes", list("abc"))),
+     "gives 10 outputs, but the record says 3 classes"),
+    (lambda d: d["model"]["kwargs"].__setitem__("num_classes", -1), "do not build lenet5"),
+    (lambda d: d["data"].__setitem__("name", "mnist"), "says the run trained on mnist with 10 classes"),
+])
+def test_a_run_json_that_disagrees_with_its_model_or_data_is_one_line(handed_run, change, needle):
+    data = json.loads((handed_run / "run.json").read_text())
+    change(data)
+    (handed_run / "run.json").write_text(json.dumps(data))
+    res = CliRunner().invoke(cli, ["eval", str(handed_run)], obj={})
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and needle in res.output
+
+
+def test_a_static_batch_larger_than_the_test_split_is_one_line(handed_run):
+    res = CliRunner().invoke(cli, ["export", str(handed_run), "--static-batch", "--batch-size", "20000"], obj={})
+    assert res.exit_code == 1 and "is larger than the 10,000 test images" in res.output
+
+
+def test_a_checkpoint_of_another_shape_is_one_line(handed_run, tmp_path):
+    data = json.loads((handed_run / "run.json").read_text())
+    data["status"] = "interrupted"
+    (handed_run / "run.json").write_text(json.dumps(data))
+    shutil.copy(handed_run / "model.safetensors", handed_run / "resume.safetensors")
+    torch.save({"hello": 1}, handed_run / "resume.pt")
+    res = CliRunner().invoke(cli, ["train", "--resume", str(handed_run)], obj={})
+    assert res.exit_code == 1 and "is not one vtk wrote" in res.output and "Traceback" not in res.output
+
+
+def test_a_class_named_like_mathtext_is_drawn_as_text(tmp_path):
+    root = fake_tree(tmp_path / "t", classes=("$\\foo$", "dog"))
+    res = CliRunner().invoke(cli, ["show", f"imagefolder:{root}", "--out", str(tmp_path / "g.png")], obj={})
+    assert res.exit_code == 0, res.output
+
+
+def test_a_broken_compare_file_stops_before_anything_is_written(handed_run, tmp_path):
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"rows": [{"runtime": "eager", "provider": "cpu", "batch": 1, "status": "ok",
+                                         "latency_ms": {"p50": 0}, "images_per_s": 0}]}))
+    res = _bench(handed_run, "--runtime", "eager", "--json", str(tmp_path / "new.json"), "--compare", str(old))
+    assert res.exit_code == 1 and "holds no usable p50" in res.output and not (tmp_path / "new.json").exists()
+
+
+@pytest.mark.parametrize("args", [["bench", "--threads", "99999999999"],
+                                  ["summary", "lenet5", "--input-size", "2000000000"]])
+def test_huge_numbers_are_refused_as_options(args):
+    res = CliRunner().invoke(cli, args, obj={})
+    assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_a_tree_of_identical_images_is_refused_before_training(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / "t" / c).mkdir(parents=True)
+        for i in range(5):
+            Image.new("L", (28, 28), 7).save(tmp_path / "t" / c / f"{i}.png")
+    res = CliRunner().invoke(cli, ["train", "linear", "--dataset", f"imagefolder:{tmp_path / 't'}",
+                                   "--runs-dir", str(tmp_path / "runs")], obj={})
+    assert res.exit_code == 1 and "nothing to learn" in res.output and not (tmp_path / "runs").exists()
+
+
+def test_all_class_weights_zero_is_refused_before_a_run_folder(tmp_path, shared_data):
+    weights = ",".join(f"{c}=0" for c in range(10))
+    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(
+        cli, ["train", "linear", "--class-weights", weights, "--runs-dir", str(tmp_path / "runs")], obj={})
+    assert res.exit_code == 1 and "every class weight 0" in res.output
+    assert not list((tmp_path / "runs").glob("linear-*"))
+
+
+def test_a_failed_export_leaves_no_empty_folder(handed_run, tmp_path):
+    res = CliRunner().invoke(cli, ["export", str(handed_run), "--opset", "5", "--out", str(tmp_path / "o")], obj={})
+    assert res.exit_code == 1 and not (tmp_path / "o").exists()
+
+
+def test_an_artifact_that_is_not_a_regular_file_is_refused(handed_run):
+    (handed_run / "exports" / "model.torchscript").unlink()
+    os.symlink("/dev/zero", handed_run / "exports" / "model.torchscript")
+    res = _bench(handed_run, "--runtime", "torchscript")
+    assert res.exit_code == 1 and "leads out of the run folder" in res.output
+
+
+def test_a_newline_in_a_name_cannot_forge_a_line(handed_run, tmp_path):
+    forged = tmp_path / "nl\nERROR: fake line"
+    shutil.copytree(handed_run, forged)
+    res = CliRunner().invoke(cli, ["eval", str(forged)], obj={})
+    assert res.exit_code == 0, res.output
+    assert not any(line.startswith("ERROR: fake line") for line in res.output.splitlines())
+
+
+def test_a_symlinked_class_folder_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("VTK_CACHE_DIR", str(tmp_path / "cache"))
+    fake_tree(tmp_path / "elsewhere", classes=("b",), per_class=3)
+    root = fake_tree(tmp_path / "t", classes=("a",), per_class=3)
+    os.symlink(tmp_path / "elsewhere" / "b", root / "b")
+    before = len(load_dataset(f"imagefolder:{root}").train)
+    fake_tree(tmp_path / "more", classes=("b",), per_class=5)
+    for i in range(5):
+        shutil.copy(tmp_path / "more" / "b" / f"{i}.png", tmp_path / "elsewhere" / "b" / f"new{i}.png")
+    assert len(load_dataset(f"imagefolder:{root}").train) > before  # the new images behind the link count

@@ -15,17 +15,22 @@ ArtifactError: one line, exit 1.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import re
+import tokenize
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from unittest import mock
 
+import sympy
 import torch
 
 from vtk_vision.core.errors import ArtifactError, ExportError
+from vtk_vision.core.text import printable
 from vtk_vision.core.logs import quiet
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
@@ -45,6 +50,43 @@ def _refuse(*args, **kwargs):
     raise _Refused("an unrestricted unpickler was asked for")
 
 
+# What a symbolic shape of torch.export may say: sympy's constructors and functions for integer shape
+# arithmetic, and their assumptions. No attribute access, no other names: sympify evaluates with eval.
+_SYMPY_NAMES = {"Symbol", "Integer", "Rational", "Float", "True", "False", "None", "oo", "Max", "Min", "Mod",
+                "Abs", "floor", "ceiling", "Pow", "Mul", "Add", "sqrt", "Eq", "Ne", "Lt", "Le", "Gt", "Ge",
+                "And", "Or", "Not", "positive", "negative", "nonnegative", "nonpositive", "integer", "real",
+                "finite", "zero", "even", "odd"}
+_OPERATORS = {"(", ")", ",", "=", "+", "-", "*", "/", "//", "%", "**", "<", ">", "<=", ">=", "==", "!=", "&", "|", "~"}
+_QUOTED_NAME = re.compile(r"""^(['"])[A-Za-z_][A-Za-z0-9_]*\1$""")
+
+
+def _plain_expression(text: str, known: set[str]) -> bool:
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return False
+    for tok in tokens:
+        if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER) or tok.type == tokenize.NUMBER:
+            continue
+        if tok.type == tokenize.NAME and (tok.string in _SYMPY_NAMES or tok.string in known) \
+                and not tok.string.startswith("__"):
+            continue
+        if tok.type == tokenize.OP and tok.string in _OPERATORS:
+            continue
+        if tok.type == tokenize.STRING and _QUOTED_NAME.match(tok.string):
+            continue
+        return False
+    return True
+
+
+def _guarded_sympify(original):
+    def sympify(expr, *args, **kwargs):
+        if isinstance(expr, str) and not _plain_expression(expr, set(kwargs.get("locals") or {})):
+            raise _Refused("a symbolic shape is not plain arithmetic")
+        return original(expr, *args, **kwargs)
+    return sympify
+
+
 @contextmanager
 def _weights_only_everywhere() -> Iterator[None]:
     from torch.export.pt2_archive import _package
@@ -54,7 +96,8 @@ def _weights_only_everywhere() -> Iterator[None]:
     os.environ.pop(_NO_FORCE, None)
     try:
         with mock.patch.object(_package, "pickle", mock.Mock(loads=_refuse)), \
-                mock.patch.object(torch._C, "_pickle_load_obj", _refuse):
+                mock.patch.object(torch._C, "_pickle_load_obj", _refuse), \
+                mock.patch.object(sympy, "sympify", _guarded_sympify(sympy.sympify)):
             yield
     finally:
         for k, v in saved.items():
@@ -67,10 +110,11 @@ def safe_load(path: Path, extra_files: dict | None = None) -> torch.export.Expor
         with _weights_only_everywhere(), quiet("torch._export.serde.serialize", "torch.export",
                                                "torch.export.pt2_archive._package"):
             return torch.export.load(str(path), extra_files=extra_files)
-    except (pickle.UnpicklingError, _Refused):
-        raise ArtifactError(f"{path} holds pickled Python objects that only an unrestricted unpickler would load, "
-                            f"and such objects can run code; vtk refuses it. Export the model again with "
-                            f"`vtk export --format pt2`") from None
+    except (pickle.UnpicklingError, _Refused) as e:
+        what = ("a symbolic shape that is not plain arithmetic (sympy would evaluate it as Python)"
+                if "symbolic" in str(e) else "pickled Python objects that only an unrestricted unpickler would load")
+        raise ArtifactError(f"{printable(path)} holds {what}, and that can run code; vtk refuses it. Export the "
+                            f"model again with `vtk export --format pt2`") from None
     except Exception as e:  # a damaged archive fails in many ways; all mean the same to the user
         raise ArtifactError(f"{path} is not a readable torch.export archive ({type(e).__name__}: "
                             f"{str(e).splitlines()[0][:200] if str(e) else 'no message'})") from None

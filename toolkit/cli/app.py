@@ -23,14 +23,15 @@ __all__ = ["cli", "main", "console", "stderr", "emit_json"]
 
 class SafeConsole(Console):
     """Never interprets markup, and prints every string through `printable`: paths, file and class names
-    come from outside and must reach the terminal as text (core/text.py)."""
+    come from outside and must reach the terminal as text (core/text.py), newlines included, so that a name
+    cannot forge a line. Multi-line text of vtk's own goes in as rich Text."""
 
     def __init__(self, **kwargs):
         super().__init__(markup=False, highlight=False, soft_wrap=True, **kwargs)
 
     def print(self, *objects, **kwargs):
         kwargs.pop("markup", None)
-        super().print(*(printable(o, keep_newlines=True) if isinstance(o, str) else o for o in objects), **kwargs)
+        super().print(*(printable(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
 
 # Piped output gets wide tables rather than rich's 80-column default, so nothing is cut.

@@ -47,7 +47,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--min-iters", type=click.IntRange(1, 10_000_000), default=50, show_default=True,
               help="Fewest timed calls.")
 @click.option("--min-s", type=Bounded(Limit(0, 600)), default=1.0, show_default=True, help="Shortest timed span.")
-@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for every runtime "
+@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads for every runtime "
               "(default: all cores).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report as JSON (default: RUN/bench.json).")
@@ -91,10 +91,11 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
                                                             "p99 ms", "images/s"},
                         optional=optional, width=None if wide or not console.is_terminal else console.width))
     console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall cannot drag it)")
+    changes = compare(report, compare_to) if compare_to else None  # a bad --compare file stops before any write
     for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
-    if compare_to:
+    if changes is not None:
         console.print(table(f"changes against {compare_to}", ["row", "old p50", "new p50", "Δ p50", "old img/s",
-                                                              "new img/s", "Δ img/s"], compare(report, compare_to)))
+                                                              "new img/s", "Δ img/s"], changes))
     if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
         raise VtkError("some rows failed; their reasons are in the table")

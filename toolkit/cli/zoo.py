@@ -6,7 +6,8 @@ import click
 from rich.text import Text
 
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import json_flag
+from vtk_vision.cli.options import Bounded, json_flag
+from vtk_vision.runs.config import LIMITS
 
 
 @cli.command()
@@ -31,7 +32,7 @@ def models(as_json: bool) -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--input-size", "input_sizes", type=int, multiple=True,
+@click.option("--input-size", "input_sizes", type=Bounded(LIMITS["input_size"]), multiple=True,
               help="Square input side; repeat to compare sizes (default: the model's own).")
 @click.option("--depth", type=click.IntRange(1, 10), default=3, show_default=True,
               help="How deep torchinfo descends into nested modules.")
@@ -47,7 +48,7 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool)
         return emit_json([r.to_dict() for r in results])
     for r in results:
         console.print(Text(f"{r.model} at {'x'.join(map(str, r.input_shape))}", style="bold"))
-        console.print(r.table)
+        console.print(Text(r.table))  # torchinfo's own multi-line table
     console.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
                         [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
                           f"{r.estimated_mb:.2f}"] for r in results],

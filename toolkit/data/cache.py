@@ -65,12 +65,25 @@ def private_cache_dir(sub: str) -> Path | None:
     return None
 
 
+def _walk_files(root: Path) -> list[Path]:
+    """Every visible file under `root`, following symlinked folders (the tree reader reads them) once each."""
+    seen, found = set(), []
+    for d, dirs, fs in os.walk(root, followlinks=True):
+        real = os.path.realpath(d)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [x for x in dirs if not x.startswith(".")]
+        found += [Path(d) / f for f in fs if not f.startswith(".")]
+    return sorted(found)
+
+
 def fingerprint(paths: Iterable[Path]) -> dict[str, str]:
     """{path: "size:mtime_ns:ctime_ns:inode"} for every file under `paths` (folders walked, hidden skipped)."""
     out: dict[str, str] = {}
     for p in paths:
-        files = [p] if p.is_file() else sorted(
-            Path(d) / f for d, dirs, fs in os.walk(p) for f in fs if not f.startswith("."))
+        files = [p] if p.is_file() else _walk_files(p)
         for f in files:
             try:
                 st = f.stat()

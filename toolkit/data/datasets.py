@@ -157,7 +157,12 @@ def _with_stats(decoded: tuple[dict[str, torch.Tensor], dict]) -> tuple[dict[str
     """Add per-channel mean and std of the training split: computed once, cached with the tensors."""
     t, info = decoded
     x = t["train_x"].double().div_(255)
-    return t, info | {"mean": x.mean((0, 2, 3)).tolist(), "std": x.std((0, 2, 3)).tolist()}
+    std = x.std((0, 2, 3)).tolist()
+    flat = [c for c, v in enumerate(std) if v < 1e-6]  # far below one grey level (1/255): rounding noise only
+    if flat:
+        raise DataError(f"every training image has the same value in channel {flat[0]}: there is nothing to "
+                        f"learn from (and normalising would divide by zero); check the images")
+    return t, info | {"mean": x.mean((0, 2, 3)).tolist(), "std": std}
 
 
 def _finish(entry: DatasetEntry, source: str, t: dict[str, torch.Tensor], info: dict) -> Dataset:

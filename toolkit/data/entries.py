@@ -28,13 +28,13 @@ class _Source:
     read: Callable[[Path], tuple[dict, dict]]
 
 
-def _idx(tv_name: str) -> list[_Source]:
+def _idx(tv_name: str, classes: tuple[str, ...] | None = None) -> list[_Source]:
     def present(root: Path) -> list[Path] | None:
         files = sources.idx_files(root, tv_name)
         return files if all(p.exists() for p in files) else None
 
     return [_Source(f"{tv_name}/raw/*-ubyte (torchvision's {tv_name})", present,
-                    lambda root: sources.read_idx_set(root, tv_name))]
+                    lambda root: sources.read_idx_set(root, tv_name, classes))]
 
 
 def _cifar() -> list[_Source]:
@@ -69,18 +69,21 @@ class DatasetEntry:
     classes: tuple[str, ...] | None = None  # the class names, in label order; None: read from the files
 
 
+MNIST_CLASSES = ("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six", "7 - seven",
+                 "8 - eight", "9 - nine")
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")
+
 IMAGEFOLDER = DatasetEntry(
     "imagefolder:PATH", "your own tree: PATH/<class>/* split 80/20, or PATH/train/<class>/* and PATH/test/...",
     channels=0, flips=False)  # vtk cannot know that a mirrored image keeps its class: `vtk train --flip` says so
 
 DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
-    DatasetEntry("mnist", "handwritten digits 0-9 (LeCun et al.)", 1, flips=False, sources=tuple(_idx("MNIST")),
-                 download_as="MNIST", classes=("0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
-                                               "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine")),
+    DatasetEntry("mnist", "handwritten digits 0-9 (LeCun et al.)", 1, flips=False,
+                 sources=tuple(_idx("MNIST", MNIST_CLASSES)), download_as="MNIST", classes=MNIST_CLASSES),
     DatasetEntry("fashion-mnist", "Zalando's clothes and shoes, 10 classes", 1, flips=False,
-                 sources=tuple(_idx("FashionMNIST")), download_as="FashionMNIST",
-                 classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                          "Bag", "Ankle boot")),
+                 sources=tuple(_idx("FashionMNIST", FASHION_CLASSES)), download_as="FashionMNIST",
+                 classes=FASHION_CLASSES),
     DatasetEntry("cifar10", "32x32 colour photos, 10 classes (Krizhevsky)", 3, flips=True,
                  sources=tuple(_cifar()), download_as="CIFAR10",
                  classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
+
 from vtk_vision.core.errors import DataError
 
-__all__ = ["idx_shape", "check_pair"]
+__all__ = ["idx_shape", "read_idx", "check_pair"]
 
 _HINT = "replace it with a good copy (or delete it and use --download)"
 
@@ -36,6 +38,14 @@ def idx_shape(path: Path, ndim: int) -> tuple[int, ...]:
         raise DataError(f"{path} is truncated or padded: its header promises {math.prod(dims):,} bytes "
                         f"of data ({' x '.join(map(str, dims))}) but it holds {body:,}; {_HINT}")
     return dims
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """The body of a checked uint8 IDX file as an array of its dimensions."""
+    dims = idx_shape(path, ndim)
+    with open(path, "rb") as f:
+        f.seek(4 + 4 * ndim)
+        return np.frombuffer(f.read(), dtype=np.uint8).reshape(dims)
 
 
 def check_pair(images: Path, labels: Path) -> None:

@@ -22,7 +22,7 @@ from vtk_vision.core.digest import file_sha256
 from vtk_vision.data.cache import private_cache_dir
 from vtk_vision.data.images import GREY_MODES, decode, list_tree, probe
 from vtk_vision.core.text import printable
-from vtk_vision.data.idx import check_pair
+from vtk_vision.data.idx import check_pair, read_idx
 from vtk_vision.data.splits import stratified_indices
 from vtk_vision.core.errors import DataError
 
@@ -47,16 +47,21 @@ def idx_files(root: Path, name: str) -> list[Path]:
             for split in ("train", "t10k") for kind in ("images", "labels")]
 
 
-def read_idx_set(root: Path, name: str) -> Decoded:
-    """MNIST-style IDX files through torchvision, each file checked first."""
+def read_idx_set(root: Path, name: str, classes: tuple[str, ...] | None = None) -> Decoded:
+    """MNIST-style IDX files, each checked, read straight from the raw files vtk fingerprints.
+
+    Not through torchvision's class: it prefers `processed/*.pt` tensors when they exist, which would
+    serve other data than the files vtk checked and keyed its cache by. Class names come from the
+    dataset entry, else from torchvision's class (a list of names, nothing read from disk).
+    """
     files = idx_files(root, name)
-    cls = torchvision_dataset(name)
     check_pair(files[0], files[1])
     check_pair(files[2], files[3])
-    train, test = cls(str(root), train=True), cls(str(root), train=False)
-    return ({"train_x": train.data.unsqueeze(1), "train_y": train.targets.long(),
-             "test_x": test.data.unsqueeze(1), "test_y": test.targets.long()},
-            {"classes": list(cls.classes)})
+    x_train, y_train, x_test, y_test = (torch.from_numpy(read_idx(f, 3 if "images" in f.name else 1).copy())
+                                        for f in files)
+    return ({"train_x": x_train.unsqueeze(1), "train_y": y_train.long(),
+             "test_x": x_test.unsqueeze(1), "test_y": y_test.long()},
+            {"classes": list(classes or torchvision_dataset(name).classes)})
 
 
 def read_cifar_pickles(root: Path) -> Decoded:
@@ -140,7 +145,8 @@ def _decode_folder(folder: Path, like: torch.Tensor | None = None):
     """
     classes, samples = list_tree(folder)
     headers = [probe(p) for p, _ in samples]
-    grey = all(mode in GREY_MODES for mode, _ in headers) and (like is None or like.shape[1] == 1)
+    # test/ takes train/'s channels, whatever its own files are: both splits feed the same model
+    grey = like.shape[1] == 1 if like is not None else all(mode in GREY_MODES for mode, _ in headers)
     w, h = (like.shape[3], like.shape[2]) if like is not None else headers[0][1]
     resized = sum(size != (w, h) for _, size in headers)
     if resized:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from vtk_vision.core.preprocess import Preprocess
-from vtk_vision.data import Split, load_dataset
+from vtk_vision.data import Split
 from vtk_vision.core.inference import logits_of
 from vtk_vision.present.plots import confusion, image_grid, short_label
 from vtk_vision.runs.folder import Run
@@ -43,7 +43,7 @@ def evaluate(model: nn.Module, prep: Preprocess, split: Split, num_classes: int)
 def eval_run(run: Run, out_dir: Path | None = None, data_dir: str | None = None, gallery: int = 36) -> dict:
     """Test accuracy, per-class accuracy; confusion.png and misclassified.png in `out_dir` (default: the run's)."""
     out = (lambda name: Path(out_dir) / name) if out_dir else run.folder.output
-    ds = load_dataset(run.record.data.name, data_dir)
+    ds = run.dataset(data_dir)
     result = evaluate(run.model, run.preprocess, ds.test, len(ds.classes))
     confusion(result.confusion, [short_label(c) for c in ds.classes], out("confusion.png"))
     wrong = torch.nonzero(result.predictions != ds.test.labels).flatten()[:gallery]

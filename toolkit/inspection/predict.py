@@ -8,7 +8,6 @@ import torch
 
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
-from vtk_vision.data import load_dataset
 from vtk_vision.data.images import decode
 from vtk_vision.core.inference import logits_of
 from vtk_vision.present.plots import image_grid, short_label
@@ -50,7 +49,7 @@ def predict(run: Run, out: Path, images: list[Path] | None = None, n: int = 5, s
         truth = [None] * len(x)
         names = [p.name for p in images]
     else:
-        ds = load_dataset(run.record.data.name, data_dir)
+        ds = run.dataset(data_dir)
         idx = torch.randperm(len(ds.test), generator=torch.Generator().manual_seed(seed))[:n]
         x, truth = ds.test.images[idx], ds.test.labels[idx].tolist()
         names = [f"test #{i}" for i in idx.tolist()]

@@ -22,6 +22,12 @@ from vtk_vision.core.text import printable  # noqa: E402
 __all__ = ["image_grid", "curves", "confusion", "save_figure", "short_label", "plt"]
 
 
+def _label(text: str) -> str:
+    """Figure text from outside: control characters escaped, and `$` kept literal (matplotlib would parse
+    `$...$` as mathtext and fail on a class named `$\\foo$`)."""
+    return printable(text, keep_newlines=True).replace("$", r"\$")
+
+
 def short_label(name: str) -> str:
     """A class name short enough for a figure: MNIST's \"7 - seven\" -> \"7\"."""
     return name.split(" - ")[0] if " - " in name else name
@@ -50,9 +56,9 @@ def image_grid(images: torch.Tensor, titles: Sequence[str], path: str | Path, *,
             ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=255)
         else:
             ax.imshow(img.permute(1, 2, 0).numpy())
-        ax.set_title(printable(titles[i], keep_newlines=True), fontsize=8, color=colors[i] if colors else "black")
+        ax.set_title(_label(titles[i]), fontsize=8, color=colors[i] if colors else "black")
     if suptitle:
-        fig.suptitle(printable(suptitle))
+        fig.suptitle(_label(suptitle))
     return save_figure(fig, path)
 
 
@@ -79,7 +85,7 @@ def confusion(matrix: torch.Tensor, classes: Sequence[str], path: str | Path) ->
     k = len(classes)
     fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 1 + 0.55 * k))
     ax.imshow(matrix.numpy(), cmap="Blues")
-    classes = [printable(c) for c in classes]
+    classes = [_label(c) for c in classes]
     ax.set_xticks(range(k), classes, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(k), classes, fontsize=8)
     ax.set_xlabel("predicted")

@@ -165,7 +165,7 @@ class RunFolder:
         w.writerows(asdict(h) for h in history)
         write_text(self.path / "metrics.csv", buf.getvalue())
 
-    def _inside(self, path: Path) -> Path:
+    def check_inside(self, path: Path) -> Path:
         """`path`, unless it is a symbolic link or leads out of the run folder: vtk never writes through one."""
         root = self.path.resolve()
         if path.is_symlink() or (path.exists() and root not in path.resolve().parents):
@@ -175,16 +175,16 @@ class RunFolder:
 
     @property
     def tensorboard_dir(self) -> Path:
-        return self._inside(self.path / "tb")
+        return self.check_inside(self.path / "tb")
 
     def output(self, name: str) -> Path:
         """Where a named output of this run goes (curves.png, confusion.png, ...); writers write atomically."""
-        return self._inside(self.path / name)
+        return self.check_inside(self.path / name)
 
     # ------------------------------------------------------------ exports
     @property
     def exports_dir(self) -> Path:
-        return self._inside(self.path / EXPORTS)
+        return self.check_inside(self.path / EXPORTS)
 
     def read_exports(self, folder: Path | None = None) -> ExportRecord:
         path = (folder or self.exports_dir) / EXPORT_RECORD
@@ -222,6 +222,20 @@ class Run:
     def classes(self) -> tuple[str, ...]:
         return self.record.data.classes
 
+    def dataset(self, data_dir: str | Path | None = None):
+        """The dataset this run trained on, checked against what run.json says of it: a record that names
+        other data must not be scored on it."""
+        from vtk_vision.data import load_dataset
+
+        d = self.record.data
+        ds = load_dataset(d.name, data_dir)
+        if tuple(ds.classes) != d.classes or tuple(ds.shape) != d.image_shape:
+            raise RunError(f"{printable(self.path / RECORD)} says the run trained on {printable(d.name)} with "
+                           f"{len(d.classes)} classes of {'x'.join(map(str, d.image_shape))} images, but "
+                           f"{printable(ds.name)} here has {len(ds.classes)} classes of "
+                           f"{'x'.join(map(str, ds.shape))} images; point --data-dir at the run's data")
+        return ds
+
 
 def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) -> Run:
     """Rebuild the model a run trained and load its weights."""
@@ -230,15 +244,27 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) 
     folder = RunFolder.find(run, runs_dir)
     record = folder.read()
     m = record.model
+    where = printable(folder.path / RECORD)
     try:
         model = create_model(m.name, **m.kwargs)
-    except TypeError as e:
-        raise RunError(f"{folder.path / RECORD}: model arguments {m.kwargs} do not fit {m.name} ({e}); "
-                       f"train the run again") from None
+    except VtkError:
+        raise
+    except Exception as e:  # arguments of the wrong kind or value fail in many ways; all mean the same here
+        raise RunError(f"{where}: model arguments {printable(m.kwargs)} do not build {m.name} ({type(e).__name__}: "
+                       f"{printable(str(e).splitlines()[0] if str(e) else '')}); train the run again") from None
     state = folder.load_weights()
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise RunError(f"{folder.path / WEIGHTS} does not fit {m.name} {m.kwargs}: "
                        f"{str(e).splitlines()[0]}; train the run again") from None
-    return Run(folder, record, model.eval(), Preprocess.from_spec(record.data.preprocess).eval())
+    try:  # the model run.json describes must be the model it builds: one image through it
+        with torch.no_grad():
+            outputs = model.eval()(torch.zeros(1, *m.input_shape)).shape
+    except Exception as e:
+        raise RunError(f"{where}: {m.name} does not take {'x'.join(map(str, m.input_shape))} inputs "
+                       f"({type(e).__name__}); train the run again") from None
+    if tuple(outputs) != (1, m.num_classes):
+        raise RunError(f"{where}: {m.name} built from its arguments gives {outputs[-1]} outputs, but the record "
+                       f"says {m.num_classes} classes; train the run again")
+    return Run(folder, record, model, Preprocess.from_spec(record.data.preprocess).eval())

@@ -76,6 +76,9 @@ class RunRecorder:
 
     def load_checkpoint(self) -> dict:
         tensors, rest = self.folder.load_checkpoint()
+        if not isinstance(rest, dict) or not isinstance(rest.get("state"), dict) \
+                or not isinstance(rest["state"].get("history"), list):
+            raise RunError(f"resume checkpoint in {self.path} is not one vtk wrote; start a new run")
         model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
         self.record = replace(self.record, history=tuple(EpochStats(**h) for h in rest["state"]["history"]))

@@ -30,7 +30,8 @@ from vtk_vision.models import create_model, model_spec
 from vtk_vision.training.augment import Augment
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.data import Split, load_dataset
-from vtk_vision.core.errors import DataError, VtkError
+from vtk_vision.core.errors import DataError, RunError, VtkError
+from vtk_vision.core.text import printable
 from vtk_vision.core.inference import logits_of
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
@@ -90,6 +91,8 @@ def _loss_fn(cfg: TrainConfig, num_classes: int, device: torch.device) -> Callab
         if not 0 <= c < num_classes:
             raise VtkError(f"--class-weights names class {c}, but the dataset has classes 0-{num_classes - 1}")
         weights[c] = w
+    if not weights.any():
+        raise VtkError("--class-weights gives every class weight 0: the loss would be 0/0; keep one above 0")
     if cfg.loss == "ce":
         return lambda logits, y: F.cross_entropy(logits.float(), y, weight=weights,
                                                  label_smoothing=smoothing)
@@ -247,7 +250,11 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
     writer = RunRecorder.resume(resume) if resume else RunRecorder.create(cfg, ds, model, prep, device, amp)
     state = _State()
     if resume:
-        state = _restore(writer.load_checkpoint(), model, opt, sched, gen)
+        try:
+            state = _restore(writer.load_checkpoint(), model, opt, sched, gen)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise RunError(f"resume checkpoint in {printable(writer.path)} does not fit this run "
+                           f"({type(e).__name__}: {printable(e)}); start a new run") from None
     snapshot = _snapshot(model, opt, sched, gen, state)
     hooks.on_start({"run_dir": writer.path, "device": str(device), "amp": str(amp).replace("torch.", ""),
                     "train": len(train_split), "val": len(val_split), "test": len(test_split),
