@@ -423,7 +423,7 @@ def test_a_grey_train_tree_with_an_rgb_test_tree_trains(tmp_path):
     (lambda d: (d["model"].__setitem__("num_classes", 3), d["data"].__setitem__("classes", list("abc"))),
      "gives 10 outputs, but the record says 3 classes"),
     (lambda d: d["model"]["kwargs"].__setitem__("num_classes", -1), "do not build lenet5"),
-    (lambda d: d["data"].__setitem__("name", "mnist"), "says the run trained on mnist with 10 classes"),
+    (lambda d: d["data"].__setitem__("name", "mnist"), "class 0 is 'T-shirt/top' there and '0 - zero' here"),
 ])
 def test_a_run_json_that_disagrees_with_its_model_or_data_is_one_line(handed_run, change, needle):
     data = json.loads((handed_run / "run.json").read_text())

@@ -229,11 +229,15 @@ class Run:
 
         d = self.record.data
         ds = load_dataset(d.name, data_dir)
-        if tuple(ds.classes) != d.classes or tuple(ds.shape) != d.image_shape:
-            raise RunError(f"{printable(self.path / RECORD)} says the run trained on {printable(d.name)} with "
-                           f"{len(d.classes)} classes of {'x'.join(map(str, d.image_shape))} images, but "
-                           f"{printable(ds.name)} here has {len(ds.classes)} classes of "
-                           f"{'x'.join(map(str, ds.shape))} images; point --data-dir at the run's data")
+        ours = (list(d.classes), "x".join(map(str, d.image_shape)))
+        theirs = (list(ds.classes), "x".join(map(str, ds.shape)))
+        if ours != theirs:
+            differ = next((i for i, (a, b) in enumerate(zip(ours[0], theirs[0])) if a != b), None)
+            what = (f"class {differ} is {ours[0][differ]!r} there and {theirs[0][differ]!r} here" if differ is not None
+                    else f"it has {len(ours[0])} classes of {ours[1]} images, {ds.name} here {len(theirs[0])} of "
+                         f"{theirs[1]}")
+            raise RunError(f"{printable(self.path / RECORD)} does not describe {printable(d.name)} as found here "
+                           f"({printable(what)}); point --data-dir at the run's data")
         return ds
 
 
