@@ -59,9 +59,11 @@ def _eight_bit(img: Image.Image, grey: bool) -> Image.Image:
     return img.convert("L" if grey else "RGB")
 
 
-def decode(path: Path | str, size: tuple[int, int], grey: bool) -> np.ndarray:
-    """The image at `path` as uint8 (H, W) when grey, else (H, W, 3), resized to `size` = (width, height)."""
-    probe(path)
+def decode(path: Path | str, size: tuple[int, int], grey: bool, probed: bool = False) -> np.ndarray:
+    """The image at `path` as uint8 (H, W) when grey, else (H, W, 3), resized to `size` = (width, height).
+    `probed`: the caller already ran `probe` on it (a tree reads every header first)."""
+    if not probed:
+        probe(path)
     try:
         with Image.open(path) as img:
             if img.format == "JPEG":

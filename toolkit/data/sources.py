@@ -151,6 +151,6 @@ def _decode_folder(folder: Path, like: torch.Tensor | None = None):
     resized = sum(size != (w, h) for _, size in headers)
     if resized:
         log.warning("%s: %d images resized to %dx%d to match the first", printable(folder), resized, w, h)
-    arr = np.stack([decode(p, (w, h), grey) for p, _ in samples])
+    arr = np.stack([decode(p, (w, h), grey, probed=True) for p, _ in samples])
     x = torch.from_numpy(arr).unsqueeze(1) if grey else torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
     return x, torch.tensor([c for _, c in samples], dtype=torch.long), classes
