@@ -120,8 +120,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
             raise DataError(f"image tree {root} does not exist; give imagefolder:PATH a folder of "
                             f"<class>/ folders (or train/ and test/ holding them)")
         entry = replace(IMAGEFOLDER, name=name)
-        return _finish(entry, str(root), *cached(name, [root], lambda: _with_stats(
-            _checked(name, str(root), sources.read_image_tree(root)))))
+        return _finish(entry, str(root), *cached(name, [root], lambda: _checked(name, str(root),
+                                                                                sources.read_image_tree(root))))
     if entry is None:
         raise UnknownNameError("dataset", name, dataset_names())
     root = data_root(data_dir)
@@ -133,13 +133,13 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
         raise _missing(entry, root)
     src, files = found
     where = str(files[0].parent if len(files) > 1 else files[0])
-    return _finish(entry, where, *cached(name, files, lambda: _with_stats(_checked(name, where, src.read(root)))))
+    return _finish(entry, where, *cached(name, files, lambda: _checked(name, where, src.read(root))))
 
 
 def _checked(name: str, source: str, decoded: tuple[dict[str, torch.Tensor], dict]
              ) -> tuple[dict[str, torch.Tensor], dict]:
-    """Refuse decoded data that would train or score wrongly: labels outside the class list, empty splits.
-    Runs before caching, so bad data never reaches the cache."""
+    """Refuse decoded data that would train or score wrongly (labels outside the class list, empty splits),
+    then add its statistics. Runs before caching, so bad data never reaches the cache."""
     t, info = decoded
     k = len(info["classes"])
     for split in ("train", "test"):
@@ -150,7 +150,7 @@ def _checked(name: str, source: str, decoded: tuple[dict[str, torch.Tensor], dic
         if low < 0 or high >= k:
             raise DataError(f"{name} ({printable(source)}): {split} labels run from {low} to {high}, but there "
                             f"are {k} classes; the labels file is damaged or from another dataset")
-    return t, info
+    return _with_stats(decoded)
 
 
 def _with_stats(decoded: tuple[dict[str, torch.Tensor], dict]) -> tuple[dict[str, torch.Tensor], dict]:

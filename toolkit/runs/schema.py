@@ -52,19 +52,19 @@ class _Reader:
         return _Reader(self.data, self.where, f"{self.path}.{key}".lstrip("."))
 
     def sub(self, key: str) -> _Reader:
-        return _Reader(self.get(key, dict), self.where, f"{self.path}.{key}".lstrip("."))
+        return _Reader(self.get(key, dict), self.where, self.at(key).path)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
         if key not in self.data:
             if default is not ...:
                 return default
-            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail("is missing")
+            self.at(key).fail("is missing")
         value = self.data[key]
         if value is None and default is None:
             return None
         ok = isinstance(value, kind) and not (isinstance(value, bool) and bool not in _tuple(kind))
         if not ok:
-            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+            self.at(key).fail(
                 f"should be {_kind_name(kind)}, not {type(value).__name__}")
         return value
 
@@ -74,7 +74,7 @@ class _Reader:
                or (positive and v <= 0)]
         if bad or (n is not None and len(values) != n):
             want = f"{n} " if n is not None else ""
-            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+            self.at(key).fail(
                 f"should be a list of {want}{'positive ' if positive else ''}finite numbers, got {values!r:.80}")
         return tuple(float(v) for v in values)
 
@@ -82,13 +82,13 @@ class _Reader:
         """(C, H, W): three positive whole numbers."""
         values = self.numbers(key, 3, positive=True)
         if any(v != int(v) for v in values):
-            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+            self.at(key).fail(
                 f"should be three positive whole numbers, got {list(values)}")
         return tuple(int(v) for v in values)
 
     def fraction(self, key: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            _Reader(self.data, self.where, f"{self.path}.{key}".lstrip(".")).fail(
+            self.at(key).fail(
                 f"should be a number from 0 to 1, got {value!r:.40}")
         return float(value)
 
