@@ -50,6 +50,10 @@ class ExportOptions:
     bake_preprocess: bool = False
     atol: float = 1e-4
     rtol: float = 1e-3
+    precision: str = "fp32"          # fp32 | fp16 | int8 (exporters/precision.py)
+    calibration_size: int = 512      # int8: training images its activation ranges come from
+    calibration_method: str = "minmax"
+    max_accuracy_drop: float = 0.5   # reduced precision: points of test accuracy it may lose against fp32 eager
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -24,17 +24,28 @@ from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.trust import remember
 from vtk_vision.exporters.base import Exportable, ExportOptions, file_size, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
-from vtk_vision.exporters.validate import validate
+from vtk_vision.exporters.precision import calibration_sample
+from vtk_vision.exporters.validate import validate, verdict
 from vtk_vision.runs.schema import ExportResult, Provenance
 
-__all__ = ["export_model", "export_run", "artifact_name", "read_artifact_metadata"]
+__all__ = ["export_model", "export_run", "artifact_name", "check_precision", "read_artifact_metadata"]
 
 
 def artifact_name(fmt: str, opts: ExportOptions = ExportOptions()) -> str:
-    """model.onnx; model.raw.onnx with preprocessing baked in; model.b4.onnx for a static batch of 4.
-    Artifacts that differ in shape or input never share a name, so one never overwrites another."""
+    """model.onnx; model.raw.onnx with preprocessing baked in; model.b4.onnx for a static batch of 4;
+    model.int8.onnx at reduced precision. Artifacts that differ in shape, input or precision never share a
+    name, so one never overwrites another."""
     return (f"model{'.raw' if opts.bake_preprocess else ''}{'' if opts.dynamic_batch else f'.b{opts.batch_size}'}"
-            f"{FORMATS[fmt].suffix}")
+            f"{'' if opts.precision == 'fp32' else '.' + opts.precision}{FORMATS[fmt].suffix}")
+
+
+def check_precision(fmt: str, opts: ExportOptions) -> None:
+    """Refuse a format/precision pair that makes no sense, before any work."""
+    spec = FORMATS[fmt]
+    if opts.precision not in spec.precisions:
+        able = [f.name for f in FORMATS.values() if opts.precision in f.reduced]
+        raise ExportError(f"--precision {opts.precision} applies to --format {' or '.join(able)}: {fmt} artifacts "
+                          f"are fp32 only")
 
 
 def _metadata(source: Provenance, shape, dtype, opts: ExportOptions, fmt: str) -> dict[str, str]:
@@ -44,7 +55,7 @@ def _metadata(source: Provenance, shape, dtype, opts: ExportOptions, fmt: str) -
         "input_shape": json.dumps(["batch" if opts.dynamic_batch else opts.batch_size, *shape]),
         "input_dtype": str(dtype).replace("torch.", ""), "preprocess_baked": str(opts.bake_preprocess).lower(),
         "mean": json.dumps(list(source.preprocess.mean)), "std": json.dumps(list(source.preprocess.std)),
-        "dataset": source.dataset or "", "versions": json.dumps(source.versions),
+        "dataset": source.dataset or "", "versions": json.dumps(source.versions), "precision": opts.precision,
         "description": (f"{source.model.name} exported by vtk as {fmt}; input "
                         + ("raw uint8 pixels" if opts.bake_preprocess else "normalised float32 "
                            "((pixels / 255 - mean) / std, zero-padded to the model size)")),
@@ -53,22 +64,35 @@ def _metadata(source: Provenance, shape, dtype, opts: ExportOptions, fmt: str) -
 
 
 def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_dir: Path, images: torch.Tensor,
-                 labels: torch.Tensor | None, source: Provenance, opts: ExportOptions = ExportOptions()
-                 ) -> ExportResult:
-    """Write `model` as `fmt` into `out_dir` and validate it on `images` (uint8, dataset size)."""
+                 labels: torch.Tensor | None, source: Provenance, opts: ExportOptions = ExportOptions(),
+                 calibration: torch.Tensor | None = None) -> ExportResult:
+    """Write `model` as `fmt` into `out_dir` and validate it on `images` (uint8, dataset size).
+
+    `calibration` (uint8 training images) is what an int8 artifact's activation ranges come from."""
     if fmt not in artifact_formats():
         raise UnknownNameError("format", fmt, [*artifact_formats(), "all"])
+    check_precision(fmt, opts)
     spec = FORMATS[fmt]
+    if opts.precision != "fp32" and labels is None:
+        raise ExportError(f"a {opts.precision} artifact is judged on the test accuracy it loses, and these test "
+                          f"images have no labels")
+    if opts.precision == "int8" and calibration is None:
+        raise ExportError("an int8 export needs calibration images from the training split")
     if not opts.dynamic_batch and opts.batch_size > len(images):
         raise ExportError(f"--batch-size {opts.batch_size} is larger than the {len(images):,} test images it is "
                           f"checked on; choose {len(images)} or fewer")
     t0 = time.perf_counter()
     module = Exportable(model.eval(), preprocess.eval() if opts.bake_preprocess else None).eval()
     shape, dtype = input_spec(model, preprocess, opts.bake_preprocess)
+
+    def prepared(raw: torch.Tensor) -> torch.Tensor:
+        """What the artifact takes: raw pixels ((N, H, W) when grey) when baked, else model inputs."""
+        if not opts.bake_preprocess:
+            return preprocess(raw)
+        return raw[:, 0] if preprocess.image_shape[0] == 1 else raw
+
     with torch.no_grad():
-        inputs = images if opts.bake_preprocess else preprocess(images)
-        if opts.bake_preprocess and preprocess.image_shape[0] == 1:
-            inputs = inputs[:, 0]                                # (N, H, W) raw grey pixels
+        inputs = prepared(images)
         n_example = 2 if opts.dynamic_batch else opts.batch_size  # dynamo wants >= 2 for a dynamic dim
         example = inputs[:n_example].clone()  # not a view: pt2 saves its example, storage and all
         module(example)  # dry run: a model that cannot run eagerly fails here, not inside an exporter
@@ -76,16 +100,18 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     result = ExportResult(fmt, str(final), input_shape=["batch" if opts.dynamic_batch else opts.batch_size, *shape],
                           input_dtype=str(dtype).replace("torch.", ""), options=opts.to_dict())
     metadata = _metadata(source, shape, dtype, opts, fmt)
+    result.precision = opts.precision
     with atomic_path(final) as tmp:
         spec.write(module, example, tmp, opts, metadata)
-        validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts)
-        if not result.passed:
-            worst = max(result.checks, key=lambda c: c["max_abs_diff"])
-            raise ValidationError(
-                f"{fmt} export does not match eager PyTorch: max abs diff {result.max_abs_diff:.3g}, max rel diff "
-                f"{result.max_rel_diff:.3g}, top-1 agreement {100 * result.agreement:.2f}% (worst at batch "
-                f"{worst['batch']}; tolerance atol {opts.atol:g}, rtol {opts.rtol:g}); nothing was written")
-        metadata |= {"validation": json.dumps(result.validation())}
+        if opts.precision != "fp32":
+            with torch.no_grad():
+                calib = prepared(calibration).contiguous() if calibration is not None else None
+            result.reduction = spec.reduce(tmp, opts.precision, opts, calib)
+        validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts,
+                 source.classes)
+        if (why := verdict(result, opts)) is not None:
+            raise ValidationError(f"{fmt} {opts.precision} export {why}; nothing was written")
+        metadata |= {"validation": json.dumps(result.validation()), "reduction": json.dumps(result.reduction)}
         spec.embed(tmp, metadata)
     for sidecar in spec.sidecars(final):
         write_text(sidecar, json.dumps(metadata, indent=2) + "\n")
@@ -102,24 +128,31 @@ def read_artifact_metadata(path: Path) -> dict:
 
 
 def export_run(run, formats: list[str], out_dir: Path | None = None, opts: ExportOptions = ExportOptions(),
-               data_dir: str | None = None, images: torch.Tensor | None = None, labels: torch.Tensor | None = None,
-               written_by: str = "vtk export") -> tuple[Path, list[ExportResult]]:
+               data_dir: str | None = None, dataset=None, written_by: str = "vtk export"
+               ) -> tuple[Path, list[ExportResult]]:
     """Export a run in each format (one failing format does not stop the others); record them in export.json.
 
-    `images` / `labels` skip loading the test split when the caller has it already (the bench).
+    `dataset` skips loading the run's data when the caller has it already (the bench).
     """
+    for fmt in formats:
+        check_precision(fmt, opts)
     out_dir = Path(out_dir) if out_dir else run.folder.exports_dir
     run.folder.read_exports(out_dir)  # a damaged export.json is refused before any artifact is written
     created = not out_dir.exists()
-    if images is None:
-        ds = run.dataset(data_dir)
-        images, labels = ds.test.images, ds.test.labels
+    ds = dataset if dataset is not None else run.dataset(data_dir)
+    images, labels = ds.test.images, ds.test.labels
+    calibration = None
+    if opts.precision == "int8":
+        if opts.calibration_size > len(ds.train.labels):
+            raise ExportError(f"--calibration-size {opts.calibration_size:,} is more than the "
+                              f"{len(ds.train.labels):,} training images; choose fewer")
+        calibration = calibration_sample(ds.train.images, ds.train.labels, opts.calibration_size)
     results = []
     try:
         for fmt in formats:
             try:
                 result = export_model(run.model, run.preprocess, fmt, out_dir, images, labels,
-                                      run.record.provenance, opts)
+                                      run.record.provenance, opts, calibration)
                 result.written_by = written_by
                 results.append(result)
             except ExportError as e:

@@ -1,8 +1,13 @@
-"""Parity of an artifact with eager PyTorch, measured in the artifact's own runtime.
+"""An artifact measured against eager PyTorch in its own runtime, and the verdict on it.
 
-Tolerance follows `torch.allclose`: every logit within atol + rtol * |eager|.
-Top-1 must agree on every image. With a dynamic batch the artifact is also
-run at batch 1 and at an odd batch of 7, where shape bugs hide.
+fp32 artifacts must match: every logit within atol + rtol * |eager| (as
+`torch.allclose`) and the same top-1 on every image. Reduced-precision
+artifacts cannot match, so they are judged on what they lose instead
+(exporters/precision.py): test accuracy against fp32 eager within
+`max_accuracy_drop` points, every logit finite. With a dynamic batch the
+artifact is also run at batch 1 and at an odd batch of 7, where shape bugs
+hide: an fp32 artifact against eager, a reduced one against its own output
+at the full batch (the same arithmetic, only the batch differs).
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from collections.abc import Callable
 import torch
 
 from vtk_vision.exporters.base import ExportOptions
+from vtk_vision.exporters.precision import accuracy_report
 from vtk_vision.runs.schema import ExportResult
 
-__all__ = ["compare", "validate"]
+__all__ = ["compare", "validate", "verdict"]
 
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # a Runner's `logits`, or eager PyTorch
 
@@ -31,12 +37,14 @@ def compare(got: torch.Tensor, ref: torch.Tensor, opts: ExportOptions) -> dict:
     return {"max_abs_diff": diff.max().item(),
             "max_rel_diff": (diff[big] / ref.abs()[big]).max().item() if big.any() else 0.0,
             "within_tol": bool((diff <= opts.atol + opts.rtol * ref.abs()).all()) and bool(torch.isfinite(got).all()),
+            "finite": bool(torch.isfinite(got).all()),
             "agreement": (got.argmax(1) == ref.argmax(1)).double().mean().item()}
 
 
 def validate(result: ExportResult, runner: LogitsFn, eager: LogitsFn, inputs: torch.Tensor,
-             labels: torch.Tensor | None, opts: ExportOptions) -> ExportResult:
-    """Fill `result` with the comparison over all `inputs`, plus batch 1 and 7 when dynamic."""
+             labels: torch.Tensor | None, opts: ExportOptions, classes: tuple[str, ...] = ()) -> ExportResult:
+    """Fill `result` with the comparison over all `inputs`, plus batch 1 and 7 when dynamic, and its verdict."""
+    exact = opts.precision == "fp32"
     batch = 256 if opts.dynamic_batch else opts.batch_size
     usable = len(inputs) if opts.dynamic_batch else len(inputs) // batch * batch  # a static batch cannot take a remainder
     x = inputs[:usable]
@@ -46,11 +54,44 @@ def validate(result: ExportResult, runner: LogitsFn, eager: LogitsFn, inputs: to
         whole["max_abs_diff"], whole["max_rel_diff"], whole["agreement"])
     result.checks = [{"batch": batch, "images": usable} | whole]
     if opts.dynamic_batch:
-        for n, part in ((1, x[:1]), (7, x[-7:])):
-            result.checks.append({"batch": n, "images": n} | compare(_batched(runner, part, n), eager(part).float(), opts))
+        for n, rows in ((1, slice(0, 1)), (7, slice(usable - 7, usable))):
+            target = eager(x[rows]).float() if exact else got[rows]
+            result.checks.append({"batch": n, "images": n, "against": "eager" if exact else f"itself at batch {batch}"}
+                                 | compare(_batched(runner, x[rows], n), target, opts))
     if labels is not None:
         y = labels[:usable]
         result.accuracy = (got.argmax(1) == y).double().mean().item()
         result.eager_accuracy = (ref.argmax(1) == y).double().mean().item()
-    result.passed = all(c["within_tol"] and c["agreement"] == 1.0 for c in result.checks)
+        if not exact:
+            lost = accuracy_report(got, ref, y)
+            result.accuracy_delta, result.flipped, result.worst_class = (
+                lost["accuracy_delta"], lost["flipped"], lost["worst_class"])
+            if result.worst_class["class"] < len(classes):
+                result.worst_class["name"] = classes[result.worst_class["class"]]
+    result.passed = verdict(result, opts) is None
     return result
+
+
+def verdict(result: ExportResult, opts: ExportOptions) -> str | None:
+    """None when the artifact may land; otherwise why not, in one line, with the numbers."""
+    if opts.precision == "fp32":
+        if all(c["within_tol"] and c["agreement"] == 1.0 for c in result.checks):
+            return None
+        worst = max(result.checks, key=lambda c: c["max_abs_diff"])
+        return (f"does not match eager PyTorch: max abs diff {result.max_abs_diff:.3g}, max rel diff "
+                f"{result.max_rel_diff:.3g}, top-1 agreement {100 * result.agreement:.2f}% (worst at batch "
+                f"{worst['batch']}; tolerance atol {opts.atol:g}, rtol {opts.rtol:g})")
+    if result.accuracy_delta is None:
+        return "needs labelled test images: a reduced-precision artifact is judged on the accuracy it loses"
+    lost = (f"accuracy {100 * result.accuracy:.2f}% against {100 * result.eager_accuracy:.2f}% for fp32 eager "
+            f"({100 * result.accuracy_delta:+.2f} pt), {result.flipped:,} of {result.checks[0]['images']:,} "
+            f"predictions flipped, worst class {result.worst_class.get('name', result.worst_class['class'])!r} "
+            f"{100 * result.worst_class['delta']:+.2f} pt, max abs logit diff {result.max_abs_diff:.3g}")
+    if not all(c["finite"] for c in result.checks):
+        return f"gives non-finite logits (overflow at {opts.precision}?); {lost}"
+    if -100 * result.accuracy_delta > opts.max_accuracy_drop:
+        return f"loses more than --max-accuracy-drop {opts.max_accuracy_drop:g} pt: {lost}"
+    bad = [c["batch"] for c in result.checks[1:] if c["agreement"] != 1.0]
+    if bad:
+        return f"predicts differently at batch {bad[0]} than at batch {result.checks[0]['batch']}; {lost}"
+    return None

@@ -41,11 +41,21 @@ class Format:
     reads: str | None = None        # a runtime with no writer of its own loads this format's file (e.g. "onnx")
     executes_code: bool = False     # loading runs code from the file: only trusted files load (core/trust.py)
     vet: Callable[[Path], None] | None = None  # raises ArtifactError for a file vtk must not load, before any work
+    # (fp32 artifact path, precision, ExportOptions, calibration inputs or None) -> settings; rewrites the file
+    # in place at the reduced precision. Formats without it are fp32 only.
+    reduce: Callable[..., dict] | None = None
+    reduced: tuple[str, ...] = ()   # the precisions `reduce` makes
 
     @property
     def artifact_format(self) -> str | None:
         """The format whose file this runtime loads: its own, another's (`reads`), or None (eager)."""
         return self.name if self.write is not None else self.reads
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """What this runtime can run: its artifact format's precisions (eager and other fp32 formats: fp32)."""
+        fmt = FORMATS.get(self.artifact_format or "", self)
+        return ("fp32", *fmt.reduced)
 
     @property
     def has_file(self) -> bool:

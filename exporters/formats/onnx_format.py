@@ -1,5 +1,9 @@
 """ONNX: written by `torch.onnx.export` (dynamo, one self-contained file), run by ONNX Runtime.
 
+Reduced precision is made from the validated fp32 graph with ONNX Runtime's
+own tools: int8 by static QDQ quantization after `quant_pre_process`, fp16
+by its float16 converter with fp32 inputs and outputs kept.
+
 Chosen explicitly (`dynamo=True`) rather than by default, with
 `external_data=False` so small models are one file, and the batch dimension
 named `batch`. The exporter falls back silently when asked for an opset it
@@ -9,12 +13,17 @@ file is checked against the one asked for.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 import torch
 
+from vtk_vision.core.cpu import has_vnni
 from vtk_vision.core.errors import ExportError, ProviderError
 from vtk_vision.core.logs import quiet
 from vtk_vision.exporters.base import ExportOptions
@@ -64,8 +73,9 @@ def session(path: Path, provider: str = "cpu", threads: int = 1):
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()  # the CUDA / cuDNN libraries that onnxruntime-gpu[cuda,cudnn] installed
         opts.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    options = _tensorrt_options(path) if provider == "tensorrt" else {}
     try:
-        sess = ort.InferenceSession(str(path), sess_options=opts, providers=[wanted])
+        sess = ort.InferenceSession(str(path), sess_options=opts, providers=[(wanted, options)])
     except Exception as e:  # ORT reports a missing library or GPU as a generic failure
         raise ProviderError(f"ONNX Runtime could not create a {wanted} session: "
                             f"{str(e).strip().splitlines()[0][:300]}") from None
@@ -74,6 +84,18 @@ def session(path: Path, provider: str = "cpu", threads: int = 1):
         raise ProviderError(f"ONNX Runtime was asked for {wanted} but runs on {active[0]} (available: "
                             f"{ort.get_available_providers()}); the {provider} figures would be CPU figures")
     return sess
+
+
+def _tensorrt_options(path: Path) -> dict[str, str]:
+    """TensorRT builds fp32 engines unless told: fp16 and int8 artifacts ask for their precision. TensorRT's
+    int8 takes symmetric (QInt8) activations only; vtk's int8 is quantized for CPUs (QUInt8), so it is refused
+    here rather than left to fail inside the engine build."""
+    meta = read_metadata(path)
+    precision = meta.get("precision", "fp32")
+    if precision == "int8" and '"QUInt8"' in meta.get("reduction", ""):
+        raise ProviderError("TensorRT runs int8 QDQ graphs with symmetric (QInt8) activations; this artifact was "
+                            "quantized for CPUs (QUInt8 activations). Bench it on cpu, or run the fp16 artifact")
+    return {"trt_fp16_enable": "True"} if precision in ("fp16", "int8") else {}
 
 
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
@@ -107,6 +129,50 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
     return Runner("onnx", provider, bind, logits, binding.synchronize_outputs, False, active)
 
 
+class _Calibration:
+    """ONNX Runtime's CalibrationDataReader protocol over the calibration inputs, 64 at a time."""
+
+    def __init__(self, name: str, inputs: np.ndarray):
+        self._batches = iter([{name: inputs[i:i + 64]} for i in range(0, len(inputs), 64)])
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.Tensor | None) -> dict:
+    """Rewrite the fp32 artifact at `path` as `precision`; return the settings used, for export.json."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    try:
+        with tempfile.TemporaryDirectory(prefix=".vtk-reduce-", dir=path.parent) as tmp, \
+                quiet("", "onnxruntime", "onnxruntime.quantization"), warnings.catch_warnings(), \
+                contextlib.redirect_stdout(io.StringIO()):  # the entropy calibrator print()s its progress
+            warnings.simplefilter("ignore")  # the converters warn for every clipped constant: the gate judges it
+            if precision == "fp16":
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+
+                onnx.save_model(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True), str(path))
+                return {"converter": "onnxruntime.transformers.float16", "keep_io_types": True}
+            prepared = Path(tmp) / "prepared.onnx"
+            quant_pre_process(str(path), str(prepared))
+            # ORT's CPU guidance: uint8 activations, int8 weights; 7-bit weights where no VNNI can keep
+            # the 8-bit products from saturating
+            settings = {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
+                        "per_channel": True, "reduce_range": not has_vnni(), "activation_type": "QUInt8",
+                        "weight_type": "QInt8", "calibration_method": opts.calibration_method,
+                        "calibration_images": len(calibration), "calibration_seed": 0}
+            name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
+            quantize_static(str(prepared), str(path), _Calibration(name, calibration.numpy()),
+                            quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=settings["reduce_range"],
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                              "percentile": CalibrationMethod.Percentile}[opts.calibration_method])
+            return settings
+    except Exception as e:  # the quantizer and converter raise many types; all are an export failure
+        raise ExportError(f"{precision} conversion failed: {type(e).__name__}: "
+                          f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else 'no message'}") from None
+
+
 def embed(path: Path, metadata: dict[str, str]) -> None:
     model = onnx.load(str(path))
     del model.metadata_props[:]
@@ -121,4 +187,5 @@ def read_metadata(path: Path) -> dict:
 
 
 FORMAT = Format("onnx", order=1, description="ONNX Runtime", providers=("cpu", "cuda", "tensorrt"), load=load,
-                suffix=".onnx", write=write, embed=embed, read_metadata=read_metadata)
+                suffix=".onnx", write=write, embed=embed, read_metadata=read_metadata, reduce=reduce,
+                reduced=("fp16", "int8"))

@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.cli.options import Bounded, LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option
 from vtk_vision.core.errors import VtkError
+from vtk_vision.runs.config import Limit
 
 
 def _formats():
@@ -28,16 +29,26 @@ def _formats():
               help="The fixed batch of a --static-batch export.")
 @click.option("--bake-preprocess", is_flag=True,
               help="Input raw uint8 pixels; scaling, padding and normalisation inside the graph.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="int8: ONNX Runtime static QDQ quantization; fp16: fp16 weights and compute, fp32 input and "
+              "output. Either lands only within --max-accuracy-drop of fp32 on the whole test split.")
+@click.option("--calibration-size", type=click.IntRange(1, 100_000), default=None,
+              help="int8: seeded, class-balanced training images to calibrate on.  [default: 512]")
+@click.option("--calibration-method", type=click.Choice(["minmax", "entropy", "percentile"]), default=None,
+              help="int8: how activation ranges are chosen.  [default: minmax]")
+@click.option("--max-accuracy-drop", type=Bounded(Limit(0, 100)), default=0.5, show_default=True,
+              help="Points of test accuracy a reduced-precision artifact may lose against fp32 eager.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: RUN/exports).")
 @json_flag
 @runs_dir_option
 @data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
-           bake_preprocess: bool, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+           bake_preprocess: bool, precision: str, calibration_size: int | None, calibration_method: str | None,
+           max_accuracy_drop: float, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
            data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
-    from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
+    from vtk_vision.exporters import ExportOptions, artifact_formats, check_precision, export_run
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 
@@ -45,10 +56,16 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
         raise click.UsageError("--opset applies to --format onnx only")
     if batch_size != 1 and dynamic_batch:
         raise click.UsageError("--batch-size sets the fixed batch of a --static-batch export")
-    r = load_run(run, runs_dir)
+    if precision != "int8" and (calibration_size or calibration_method):
+        raise click.UsageError("--calibration-size and --calibration-method apply to --precision int8 only")
     formats = artifact_formats() if fmt == "all" else [fmt]
     opts = ExportOptions(dynamic_batch=dynamic_batch, batch_size=batch_size, opset=opset,
-                         bake_preprocess=bake_preprocess)
+                         bake_preprocess=bake_preprocess, precision=precision,
+                         calibration_size=calibration_size or 512, calibration_method=calibration_method or "minmax",
+                         max_accuracy_drop=max_accuracy_drop)
+    for f in formats:  # a format/precision pair that makes no sense stops before the run is even read
+        check_precision(f, opts)
+    r = load_run(run, runs_dir)
     folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
     if as_json:
         emit_json([x.to_dict() for x in results])
@@ -62,6 +79,13 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
                             right={"size", "max abs diff", "top-1 agree", "accuracy"}))
+        for x in results:
+            if x.passed and x.accuracy_delta is not None:
+                worst = x.worst_class
+                console.print(f"{x.precision}: {100 * x.accuracy:.2f}% against {100 * x.eager_accuracy:.2f}% for "
+                              f"fp32 eager ({100 * x.accuracy_delta:+.2f} pt; the gate allows "
+                              f"-{max_accuracy_drop:g}), {x.flipped:,} predictions flipped, worst class "
+                              f"{worst.get('name', worst['class'])!r} {100 * worst['delta']:+.2f} pt")
         if any(x.passed for x in results):
             console.print(f"wrote {folder / 'export.json'}")
     failed = [x for x in results if not x.passed]

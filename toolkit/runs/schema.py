@@ -275,13 +275,20 @@ class ExportResult:
     options: dict = field(default_factory=dict)
     written_by: str = "vtk export"
     sidecars: list[str] = field(default_factory=list)   # files beside the artifact that belong to it
+    precision: str = "fp32"
+    # reduced precision only: what it lost against fp32 eager on the whole test split, and how it was made
+    accuracy_delta: float | None = None
+    flipped: int | None = None             # predictions that differ from fp32 eager
+    worst_class: dict | None = None        # {"class", "delta", "images"}: the class that lost most
+    reduction: dict = field(default_factory=dict)  # quantizer / converter settings
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def validation(self) -> dict:
         """The validation results that go inside the artifact's own metadata."""
-        keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed")
+        keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed",
+                "precision", "accuracy_delta", "flipped", "worst_class", "reduction")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -299,7 +306,9 @@ class ExportRecord:
 _EXPORT_FIELDS = {"format": str, "path": str, "size_bytes": int, "input_shape": list, "input_dtype": str,
                   "max_abs_diff": (int, float), "max_rel_diff": (int, float), "agreement": (int, float),
                   "accuracy": (int, float), "eager_accuracy": (int, float), "checks": list, "passed": bool,
-                  "seconds": (int, float), "error": str, "options": dict, "written_by": str, "sidecars": list}
+                  "seconds": (int, float), "error": str, "options": dict, "written_by": str, "sidecars": list,
+                  "precision": str, "accuracy_delta": (int, float), "flipped": int, "worst_class": dict,
+                  "reduction": dict}
 
 
 def parse_export(data: Any, where: str) -> ExportRecord:
