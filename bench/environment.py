@@ -1,4 +1,5 @@
-"""The environment block of a bench report: what the numbers were measured on."""
+"""The environment block of a bench report: what the numbers were measured on, CPU features included
+(VNNI, AVX-512, AMX decide whether int8 and bf16 are fast at all)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,10 @@ def _gpu() -> dict | None:
 def environment(threads: int) -> dict:
     import onnxruntime as ort
 
+    from vtk_vision.core.cpu import cpu_features, describe_features
     from vtk_vision.core.versions import library_versions
 
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": _cpu_model(),
-            "cpu_count": os.cpu_count(), "threads": threads, "gpu": _gpu(),
+            "cpu_features": cpu_features(), "cpu_features_text": describe_features(), "cpu_count": os.cpu_count(), "threads": threads, "gpu": _gpu(),
             "ort_providers_available": ort.get_available_providers(), "versions": library_versions(),
             "platform": platform.platform()}

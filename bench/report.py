@@ -12,12 +12,23 @@ from vtk_vision.core.atomic import write_json, write_text
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["COLUMNS", "OPTIONAL", "table_rows", "to_csv", "to_markdown", "plot", "compare", "write_outputs"]
+__all__ = ["COLUMNS", "OPTIONAL", "runtime_label", "row_key", "table_rows", "to_csv", "to_markdown", "plot", "compare", "write_outputs"]
 
 COLUMNS = ["runtime", "provider", "batch", "status", "size", "accuracy", "Δ eager", "p50 ms", "p99 ms", "images/s"]
 # Left out, in this order, when the terminal is too narrow for the whole table (`vtk bench --wide` keeps
 # them; bench.json and --csv/--md always hold every figure).
 OPTIONAL = ("p99 ms", "provider", "size", "Δ eager")
+
+
+def runtime_label(row: dict) -> str:
+    """'onnx', or 'onnx int8' for a reduced-precision artifact (rows from before precisions are fp32)."""
+    precision = row.get("precision", "fp32")
+    return row["runtime"] if precision == "fp32" else f"{row['runtime']} {precision}"
+
+
+def row_key(row: dict) -> str:
+    """What identifies a row between two bench files: runtime, precision, provider, batch."""
+    return f"{runtime_label(row)}/{row['provider']}/{row['batch']}"
 
 
 def _size(n: int | None) -> str:
@@ -28,11 +39,11 @@ def table_rows(report: dict) -> list[list[str]]:
     out = []
     for r in report["rows"]:
         if r["status"] != "ok":
-            out.append([r["runtime"], r["provider"], str(r["batch"]), f"{r['status']}: {r['reason']}",
+            out.append([runtime_label(r), r["provider"], str(r["batch"]), f"{r['status']}: {r['reason']}",
                         _size(r["size_bytes"]), *["-"] * 5])
             continue
         lat = r["latency_ms"]
-        out.append([r["runtime"], r["provider"], str(r["batch"]), "ok", _size(r["size_bytes"]),
+        out.append([runtime_label(r), r["provider"], str(r["batch"]), "ok", _size(r["size_bytes"]),
                     f"{100 * r['accuracy']:.2f}%", f"{100 * r['accuracy_delta']:+.2f}", f"{lat['p50']:.4f}",
                     f"{lat['p99']:.4f}", f"{r['images_per_s']:,.0f}"])
     return out
@@ -61,7 +72,7 @@ def to_csv(report: dict, path: Path) -> None:
 def to_markdown(report: dict, path: Path) -> None:
     env = report["environment"]
     lines = [f"# vtk bench: {report['model']['name']} on {report['dataset']}", "",
-             f"{env['cpu']}, {env['threads']} threads; GPU: {(env['gpu'] or {}).get('name', 'none')}; "
+             f"{env['cpu']} ({env.get('cpu_features_text', 'CPU features not recorded')}), {env['threads']} threads; GPU: {(env['gpu'] or {}).get('name', 'none')}; "
              f"torch {env['versions']['torch']}, onnxruntime {env['versions']['onnxruntime']}; {env['date']}", "",
              f"Times: {report['time_includes']}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -76,7 +87,7 @@ def plot(report: dict, path: Path) -> None:
     series: dict[str, list] = {}
     for r in report["rows"]:
         if r["status"] == "ok":
-            series.setdefault(f"{r['runtime']} ({r['provider']})", []).append(r)
+            series.setdefault(f"{runtime_label(r)} ({r['provider']})", []).append(r)
     for label, rs in series.items():
         rs.sort(key=lambda r: r["batch"])
         b = [r["batch"] for r in rs]
@@ -89,7 +100,8 @@ def plot(report: dict, path: Path) -> None:
         ax.set_ylabel(name)
         ax.grid(alpha=0.3, which="both")
     ax_tput.legend(fontsize=8)
-    fig.suptitle(f"{report['model']['name']}: {report['environment']['cpu']}")
+    env = report["environment"]
+    fig.suptitle(f"{report['model']['name']}: {env['cpu']} ({env.get('cpu_features_text', '')})")
     save_figure(fig, path)
 
 
@@ -97,12 +109,12 @@ def compare(report: dict, old_path: Path) -> list[list[str]]:
     """Rows of (key, old p50, new p50, change, old img/s, new img/s, change) for rows in both."""
     try:
         old = json.loads(Path(old_path).read_text())
-        old_rows = {f"{r['runtime']}/{r['provider']}/{r['batch']}": r for r in old["rows"]}
+        old_rows = {row_key(r): r for r in old["rows"]}
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
         raise VtkError(f"--compare {old_path}: not a vtk bench JSON file ({e})") from None
     out = []
     for r in report["rows"]:
-        o = old_rows.get(f"{r['runtime']}/{r['provider']}/{r['batch']}")
+        o = old_rows.get(row_key(r))
         if not o or r["status"] != "ok" or o["status"] != "ok":
             continue
         try:
@@ -110,10 +122,10 @@ def compare(report: dict, old_path: Path) -> list[list[str]]:
             if not (math.isfinite(p_old) and math.isfinite(t_old) and p_old > 0 and t_old > 0):
                 raise ValueError("not positive")
         except (KeyError, TypeError, ValueError) as e:
-            raise VtkError(f"--compare {printable(old_path)}: row {r['runtime']}/{r['provider']}/{r['batch']} "
+            raise VtkError(f"--compare {printable(old_path)}: row {row_key(r)} "
                            f"holds no usable p50 and images/s ({e}); compare with a file vtk bench wrote") from None
         p_new, t_new = r["latency_ms"]["p50"], r["images_per_s"]
-        out.append([f"{r['runtime']}/{r['provider']}/{r['batch']}", f"{p_old:.4f}", f"{p_new:.4f}",
+        out.append([row_key(r), f"{p_old:.4f}", f"{p_new:.4f}",
                     f"{100 * (p_new / p_old - 1):+.1f}%", f"{t_old:,.0f}", f"{t_new:,.0f}",
                     f"{100 * (t_new / t_old - 1):+.1f}%"])
     return out

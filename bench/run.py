@@ -21,7 +21,7 @@ import torch
 
 from vtk_vision.bench.environment import environment
 from vtk_vision.bench.timing import measure
-from vtk_vision.exporters import artifact_name, export_run, get_format, runtimes
+from vtk_vision.exporters import ExportOptions, artifact_name, export_run, get_format, runtimes
 from vtk_vision.exporters.runner import PROVIDERS, Runner, cuda_problem
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
 from vtk_vision.core.text import printable
@@ -43,6 +43,7 @@ class BenchOptions:
     min_iters: int = 50
     min_s: float = 1.0
     threads: int = 2
+    precisions: tuple[str, ...] = ("fp32",)  # reduced ones run on the runtimes whose artifact format has them
     trust_code: bool = False   # load TorchScript files this user's vtk did not write (core/trust.py)
 
 
@@ -51,6 +52,7 @@ class Row:
     runtime: str
     provider: str
     batch: int
+    precision: str = "fp32"
     status: str = "ok"            # ok | failed | n/a
     reason: str | None = None
     artifact: str | None = None
@@ -65,10 +67,6 @@ class Row:
     peak_rss_mb: float | None = None   # process high-water mark after this row
     gpu_peak_mb: float | None = None   # PyTorch allocator peak (CUDA, PyTorch runtimes)
     active_providers: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{self.runtime}/{self.provider}/{self.batch}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,24 +88,39 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def _artifacts(run, wanted: tuple[str, ...], images, labels, progress) -> dict[str, Path]:
-    """The plain (float-input, dynamic-batch) artifact each runtime loads; missing ones are exported,
-    validated and recorded in export.json like any other."""
-    needed = {r: get_format(r).artifact_format for r in wanted if get_format(r).has_file}
-    path = {f: run.folder.exports_dir / artifact_name(f) for f in set(needed.values())}
-    missing = sorted(f for f, p in path.items() if not p.exists())
-    if missing:
-        progress(f"exporting {', '.join(missing)} (missing from {run.folder.exports_dir})")
-        _, results = export_run(run, missing, images=images, labels=labels, written_by="vtk bench")
+def _combinations(opts: BenchOptions) -> list[tuple[str, str]]:
+    """(runtime, precision) pairs to time: each runtime at each requested precision it has."""
+    pairs = [(r, p) for p in opts.precisions for r in opts.runtimes if p in get_format(r).precisions]
+    for p in opts.precisions:
+        if not any(q == p for _, q in pairs):
+            able = [r for r in runtimes() if p in get_format(r).precisions]
+            raise VtkError(f"--precision {p}: none of the runtimes asked for ({', '.join(opts.runtimes)}) runs "
+                           f"{p}; it runs on {', '.join(able)}")
+    return pairs
+
+
+def _artifacts(run, pairs: list[tuple[str, str]], dataset, progress) -> dict[tuple[str, str], Path]:
+    """The plain (float-input, dynamic-batch) artifact each runtime loads at each precision; missing ones are
+    exported, validated (reduced precisions through their accuracy gate) and recorded in export.json."""
+    needed = {(r, p): get_format(r).artifact_format for r, p in pairs if get_format(r).has_file}
+    path = {(f, p): run.folder.exports_dir / artifact_name(f, ExportOptions(precision=p))
+            for (_, p), f in needed.items()}
+    for precision in sorted({p for _, p in path}):
+        missing = sorted(f for (f, p), file in path.items() if p == precision and not file.exists())
+        if not missing:
+            continue
+        progress(f"exporting {', '.join(missing)} at {precision} (missing from {run.folder.exports_dir})")
+        _, results = export_run(run, missing, opts=ExportOptions(precision=precision), dataset=dataset,
+                                written_by="vtk bench")
         failed = [r for r in results if not r.passed]
         if failed:
-            raise ExportError(f"the bench needs {', '.join(r.format for r in failed)} exported first, and that "
-                              f"failed: " + "; ".join(f"{r.format}: {r.error}" for r in failed))
+            raise ExportError(f"the bench needs {', '.join(r.format for r in failed)} at {precision} exported "
+                              f"first, and that failed: " + "; ".join(f"{r.format}: {r.error}" for r in failed))
     for p in path.values():  # a device, a pipe, or a link out of the run folder is no artifact to read
         run.folder.check_inside(p)
         if not p.is_file():
             raise ArtifactError(f"{printable(p)} is not a regular file; export again")
-    return {r: path[f] for r, f in needed.items()}
+    return {(r, p): path[(f, p)] for (r, p), f in needed.items()}
 
 
 def _accuracy(runner: Runner, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, int]:
@@ -117,9 +130,10 @@ def _accuracy(runner: Runner, x: torch.Tensor, y: torch.Tensor, batch: int) -> t
     return correct / len(x), correct
 
 
-def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact: Path | None,
+def _bench_one(runtime: str, precision: str, provider: str, opts: BenchOptions, model, artifact: Path | None,
                x: torch.Tensor, y: torch.Tensor, reference: float, progress) -> list[Row]:
-    base = {"runtime": runtime, "provider": provider, "artifact": str(artifact) if artifact else None,
+    base = {"runtime": runtime, "precision": precision, "provider": provider,
+            "artifact": str(artifact) if artifact else None,
             "size_bytes": artifact.stat().st_size if artifact else None}
     try:
         t0 = time.perf_counter()
@@ -143,7 +157,7 @@ def _bench_one(runtime: str, provider: str, opts: BenchOptions, model, artifact:
         return [Row(batch=b, status="failed", reason=reason, **base) for b in opts.batch_sizes]
     rows = []
     for b in opts.batch_sizes:
-        progress(f"{runtime} on {provider}, batch {b}")
+        progress(f"{runtime}{'' if precision == 'fp32' else ' ' + precision} on {provider}, batch {b}")
         try:
             if runner.cuda_events:
                 torch.cuda.reset_peak_memory_stats()
@@ -171,10 +185,11 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     unknown = sorted(set(opts.runtimes) - set(runtimes()))
     if unknown:
         raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
+    pairs = _combinations(opts)
     torch.set_num_threads(opts.threads)
     ds = run.dataset(data_dir)
-    artifacts = _artifacts(run, opts.runtimes, ds.test.images, ds.test.labels, progress)
-    for runtime, path in artifacts.items():  # every file vtk must not load is refused before any work
+    artifacts = _artifacts(run, pairs, ds, progress)
+    for (runtime, _), path in artifacts.items():  # every file vtk must not load is refused before any work
         fmt = get_format(runtime)
         if fmt.executes_code:
             require_trusted(path, opts.trust_code)
@@ -186,8 +201,9 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     reference, ref_correct = _accuracy(get_format("eager").load(run.model, "cpu", opts.threads), x, y, 256)
     rows: list[Row] = []
     for provider in opts.providers:
-        for runtime in opts.runtimes:
-            rows += _bench_one(runtime, provider, opts, run.model, artifacts.get(runtime), x, y, reference, progress)
+        for runtime, precision in pairs:
+            rows += _bench_one(runtime, precision, provider, opts, run.model, artifacts.get((runtime, precision)),
+                               x, y, reference, progress)
     return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name, "test_images": len(y),
             "eager_cpu_accuracy": reference, "eager_cpu_correct": ref_correct, "time_includes": TIME_INCLUDES,
             "options": asdict(opts), "environment": environment(opts.threads), "rows": [r.to_dict() for r in rows]}

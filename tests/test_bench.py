@@ -72,9 +72,9 @@ def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, sh
     report = bench_run(load_run(run_dir), FAST, str(shared_data))
     rows = report["rows"]
     assert [(r["runtime"], r["batch"]) for r in rows] == [
-        (rt, b) for rt in ("eager", "onnx", "torchscript", "pt2") for b in (1, 7)]
+        (rt, b) for rt in ("eager", "onnx", "torchscript", "pt2", "openvino") for b in (1, 7)]
     assert all(r["status"] == "ok" and r["provider"] == "cpu" for r in rows)
-    assert {r["correct"] for r in rows} == {report["eager_cpu_correct"]}
+    assert {r["correct"] for r in rows} == {report["eager_cpu_correct"]}  # OpenVINO too, to the image
     assert all(r["latency_ms"]["n"] >= 3 and r["images_per_s"] > 0 for r in rows)
     onnx_row = next(r for r in rows if r["runtime"] == "onnx")
     assert onnx_row["active_providers"][0] == "CPUExecutionProvider" and onnx_row["size_bytes"] > 0
@@ -86,8 +86,11 @@ def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, sh
     sess = ort.InferenceSession(onnx_row["artifact"], providers=["CPUExecutionProvider"])
     correct = int((sess.run(None, {"images": x})[0].argmax(1) == ds.test.labels.numpy()).sum())
     assert correct == onnx_row["correct"]
+    openvino = next(r for r in rows if r["runtime"] == "openvino")
+    assert openvino["active_providers"][0] == "openvino:CPU" and openvino["artifact"] == onnx_row["artifact"]
     env = report["environment"]
     assert env["threads"] == 2 and env["versions"]["onnxruntime"] == ort.__version__ and env["cpu"]
+    assert set(env["cpu_features"]) >= {"AVX2", "AVX-512", "VNNI", "AMX"}
 
 
 @pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")

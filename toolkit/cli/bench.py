@@ -24,16 +24,18 @@ def _int_list(ctx, param, value: str) -> tuple[int, ...]:
     return sizes
 
 
+def _names(value: str, known, what: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise click.BadParameter(f"unknown {what} {', '.join(bad) or '(none)'}; choose from {', '.join(known)}")
+    return names
+
+
 def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
     from vtk_vision.exporters.formats import runtimes as all_runtimes
 
-    if value is None:
-        return tuple(all_runtimes())
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [n for n in names if n not in all_runtimes()]
-    if bad or not names:
-        raise click.BadParameter(f"unknown runtime {', '.join(bad) or '(none)'}; choose from {', '.join(all_runtimes())}")
-    return names
+    return tuple(all_runtimes()) if value is None else _names(value, all_runtimes(), "runtime")
 
 
 @cli.command()
@@ -42,6 +44,10 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               help="Execution provider (default: cpu, plus cuda when a GPU is present).")
 @click.option("--runtime", "runtimes", callback=_runtime_list, metavar="NAME,...",
               help="Runtimes to time (default: every one in the format table: eager and each export format).")
+@click.option("--precision", "precisions", default="fp32", show_default=True, callback=lambda c, p, v: _names(
+              v, ("fp32", "fp16", "int8"), "precision"), metavar="NAME,...",
+              help="Precisions to time, e.g. fp32,int8: each runtime whose artifact has them (ONNX Runtime and "
+              "OpenVINO for fp16/int8; missing artifacts are exported through the accuracy gate first).")
 @click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
 @click.option("--warmup-s", type=Bounded(Limit(0, 600)), default=0.3, show_default=True, help="Warm-up per row.")
 @click.option("--min-iters", type=click.IntRange(1, 10_000_000), default=50, show_default=True,
@@ -63,7 +69,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               help="An earlier bench JSON: print the changes.")
 @runs_dir_option
 @data_dir_option
-def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
+def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
           md_out, plot_out, wide, trust_code, compare_to, runs_dir, data_dir) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
     from vtk_vision.bench.report import COLUMNS, OPTIONAL, compare, table_rows, write_outputs
@@ -74,7 +80,7 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     r = load_run(run, runs_dir)
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count(),
-                        trust_code)
+                        precisions, trust_code)
     report = bench_run(r, opts, str(data_dir) if data_dir else None,
                        progress=lambda m: stderr.print(m, style="dim"))
     if all(row["status"] != "ok" for row in report["rows"]):
@@ -85,7 +91,8 @@ def bench(run, provider, runtimes, batch_sizes, warmup_s, min_iters, min_s, thre
     used = sorted({row["provider"] for row in report["rows"]})
     optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
     console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
-                        f"{env['cpu']}, {env['threads']} threads, GPU: {(env['gpu'] or {}).get('name', 'none')}, "
+                        f"{env['cpu']} ({env['cpu_features_text']}), {env['threads']} thread{'s' if env['threads'] != 1 else ''}, GPU: "
+                        f"{(env['gpu'] or {}).get('name', 'none')}, "
                         f"provider {', '.join(used)}",
                         COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
                                                             "p99 ms", "images/s"},

@@ -28,4 +28,5 @@ def _installed(*distributions: str) -> str:
 def library_versions() -> dict[str, str]:
     return {"vtk": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "torchvision": _installed("torchvision"), "onnx": _installed("onnx"),
-            "onnxruntime": _installed("onnxruntime-gpu", "onnxruntime"), "cuda": str(torch.version.cuda)}
+            "onnxruntime": _installed("onnxruntime-gpu", "onnxruntime"), "openvino": _installed("openvino"),
+            "cuda": str(torch.version.cuda)}
