@@ -115,7 +115,7 @@ def test_interrupt_then_resume_equals_uninterrupted(small, tmp_path):
     assert resumed.record.epochs_run == 3 and [h.epoch for h in resumed.record.history] == [1, 2, 3]
     final = load_file(run_dir / "model.safetensors")
     assert all(torch.equal(final[k], straight[k]) for k in straight)
-    assert not (run_dir / "resume.pt").exists()
+    assert not (run_dir / "checkpoint.pt").exists()
 
 
 def test_nan_loss_stops_and_keeps_best(small):

@@ -1,7 +1,9 @@
 """The `vtk` group, its consoles and its error contract; the commands live beside it, one module per area.
 
 Only the command line imports click and prints. Library errors (`VtkError`)
-become one line on stderr and exit code 1; bad option combinations exit 2.
+become one line on stderr and exit code 1 (or the code the error carries);
+bad option combinations exit 2. Ctrl-C, SIGTERM and SIGHUP in any phase end
+with one line and 130, 143 or 129 (core/signals.py), never click's "Aborted!".
 `--debug` keeps the traceback. Heavy imports (torch) happen inside commands so
 that `vtk --help` answers at once.
 """
@@ -48,7 +50,17 @@ class VtkGroup(click.Group):
         except VtkError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(printable(e)) from None
+            err = click.ClickException(printable(e))
+            err.exit_code = getattr(e, "exit_code", 1)
+            raise err from None
+        except KeyboardInterrupt as e:  # SIGINT, or SIGTERM / SIGHUP through core/signals.py
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            from vtk_vision.core.signals import exit_code_of
+
+            name = "interrupted" if type(e) is KeyboardInterrupt else f"stopped by {e}"
+            stderr.print(f"{name}; files being written were left as they were before (writes are atomic)")
+            ctx.exit(exit_code_of(e))
 
 
 @click.group(cls=VtkGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,6 +91,9 @@ def main() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    from vtk_vision.core.signals import install
+
+    install()
     cli(obj={})
 
 

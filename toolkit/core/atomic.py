@@ -78,13 +78,22 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     tmp = Path(tmp)
     try:
         yield tmp
-        if tmp.exists():
+        if tmp.is_file():
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+            _fsync(tmp)  # on disk before the rename: a power cut leaves the old file or the new, never an empty one
         os.replace(tmp, path)
     except OSError as e:
         raise _cannot_write(path, e) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:

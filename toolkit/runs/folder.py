@@ -4,7 +4,9 @@
         run.json            RunRecord (toolkit/runs/schema.py): model, data, options, status, results
         model.safetensors   final (best) weights
         metrics.csv, curves.png, tb/ (TensorBoard), confusion.png, ...
-        resume.safetensors, resume.pt   the checkpoint, while the run can be resumed
+        checkpoint.pt       everything a resume needs, rewritten atomically at every epoch end
+        .lock               held by the process training the run: a "running" run whose lock is
+                            free has died (kill -9, OOM, power cut) and can be resumed
         exports/            artifacts, and export.json recording every one of them
     runs/latest             name of the newest complete run
 
@@ -17,8 +19,10 @@ unpickler, never an unrestricted pickle.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +42,9 @@ from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRe
 __all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
 
 WEIGHTS, RECORD, LATEST, EXPORTS, EXPORT_RECORD = "model.safetensors", "run.json", "latest", "exports", "export.json"
-CHECKPOINT_WEIGHTS, CHECKPOINT_STATE = "resume.safetensors", "resume.pt"
+CHECKPOINT, LOCK = "checkpoint.pt", ".lock"
+LEGACY_CHECKPOINT = ("resume.safetensors", "resume.pt")  # written by vtk before checkpoints went to disk each epoch
+_LOCKS: dict[Path, int] = {}  # run folder -> the open descriptor this process holds its lock through
 
 
 def _slug(text: str) -> str:
@@ -137,25 +143,79 @@ class RunFolder:
     def load_weights(self) -> dict[str, torch.Tensor]:
         return load_weights(self.path / WEIGHTS)
 
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT
+
     def has_checkpoint(self) -> bool:
-        return (self.path / CHECKPOINT_STATE).exists() and (self.path / CHECKPOINT_WEIGHTS).exists()
+        return self.checkpoint_path.exists() or all((self.path / n).exists() for n in LEGACY_CHECKPOINT)
 
-    def save_checkpoint(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
-        """Tensors as safetensors, the rest (optimizer, RNG, history) as a weights-only torch file."""
-        save_weights(self.path / CHECKPOINT_WEIGHTS, tensors)
-        save_torch(self.path / CHECKPOINT_STATE, state)
+    def save_checkpoint(self, snapshot: dict) -> None:
+        """One file, written atomically: a death mid-write leaves the previous epoch's checkpoint whole."""
+        save_torch(self.checkpoint_path, snapshot)
 
-    def load_checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
+    def load_checkpoint(self) -> dict:
+        """The snapshot, through PyTorch's weights-only unpickler (tensors, numbers, strings, containers)."""
         try:
-            tensors = load_file(self.path / CHECKPOINT_WEIGHTS)
-            state = torch.load(self.path / CHECKPOINT_STATE, weights_only=True)  # restricted unpickler
+            if self.checkpoint_path.exists():
+                return torch.load(self.checkpoint_path, weights_only=True)
+            tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
+            rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True)
         except Exception as e:  # any damage means the same thing to the user
             raise RunError(f"resume checkpoint in {self.path} is damaged ({e}); start a new run") from None
-        return tensors, state
+        state = rest.get("state") if isinstance(rest, dict) else None
+        if not isinstance(state, dict):
+            raise RunError(f"resume checkpoint in {self.path} is not one vtk wrote; start a new run")
+        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
+        return rest | {"model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+                       "state": state | {"best_weights": best}}
 
     def drop_checkpoint(self) -> None:
-        for name in (CHECKPOINT_WEIGHTS, CHECKPOINT_STATE):
+        for name in (CHECKPOINT, *LEGACY_CHECKPOINT):
             (self.path / name).unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ who is training it
+    def lock(self) -> None:
+        """Claim the run for this process until it exits. The kernel drops the lock however the process
+        ends (kill -9 and OOM included), so a free lock on a "running" run means its trainer died."""
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunError(f"{printable(self.path)} is being trained by process {self.lock_holder()}; wait for it "
+                           f"to end, or stop it (Ctrl-C or kill) and resume") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        _LOCKS[self.path] = fd
+
+    def lock_holder(self) -> str:
+        """The process id the lock's holder wrote, for messages."""
+        try:
+            return (self.path / LOCK).read_text(errors="replace").strip()[:20] or "?"
+        except OSError:
+            return "?"
+
+    def unlock(self) -> None:
+        fd = _LOCKS.pop(self.path, None)
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def trainer_alive(self) -> bool:
+        """Whether some process (this one included) is training this run now."""
+        if self.path in _LOCKS:
+            return True
+        try:
+            fd = os.open(self.path / LOCK, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     # ------------------------------------------------------------ training outputs
     def write_metrics(self, history: tuple[EpochStats, ...] | list[EpochStats]) -> None:
@@ -247,6 +307,12 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) 
 
     folder = RunFolder.find(run, runs_dir)
     record = folder.read()
+    if record.status in ("running", "interrupted"):  # weights of an unfinished run are not its result
+        done = f"{len(record.history)} of {record.config.epochs} epochs"
+        if folder.trainer_alive():
+            raise RunError(f"{printable(folder.path)} is still training ({done}); wait for it to finish")
+        raise RunError(f"{printable(folder.path)} did not finish ({'interrupted' if record.status == 'interrupted' else 'its process died'}, "
+                       f"{done}); resume it with `vtk train --resume {printable(folder.path)}`")
     m = record.model
     where = printable(folder.path / RECORD)
     try:

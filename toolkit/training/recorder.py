@@ -4,7 +4,9 @@ checkpoints and, at the end, the final weights and accuracy.
 All file I/O goes through `RunFolder`; this module decides *when*. run.json's
 status says where the run is ("running", "interrupted", "diverged",
 "complete"), so a later command never takes a half-finished run for a good
-one, and `runs/latest` only ever points at a complete run.
+one, and `runs/latest` only ever points at a complete run. The recorder holds
+the run folder's lock while it lives: a "running" run whose lock is free has
+lost its trainer, and resumes from its last checkpoint like an interrupted one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from vtk_vision.core.errors import RunError
+from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.core.inference import logits_of
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.versions import library_versions
@@ -21,7 +23,7 @@ from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
 from vtk_vision.runs.schema import DataRecord, EpochStats, RunRecord
 
-__all__ = ["RunRecorder"]
+__all__ = ["RunRecorder", "FollowerRecorder"]
 
 
 class RunRecorder:
@@ -38,22 +40,32 @@ class RunRecorder:
         return self.folder.path
 
     @classmethod
-    def create(cls, cfg: TrainConfig, ds: Dataset, model, prep: Preprocess, device, amp) -> RunRecorder:
+    def create(cls, cfg: TrainConfig, ds: Dataset, model, prep: Preprocess, device, amp,
+               distributed: dict | None = None) -> RunRecorder:
         folder = RunFolder.create(cfg.model, cfg.dataset, cfg.runs_dir)
+        folder.lock()
         record = RunRecord(status="running", created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), model=model.vtk_info,
                            data=DataRecord(ds.name, ds.source, tuple(ds.classes), tuple(ds.shape), prep.spec),
                            config=cfg, device=str(device), amp=str(amp).replace("torch.", ""),
-                           versions=library_versions())
+                           versions=library_versions(), distributed=distributed)
         folder.write(record)
         return cls(folder, record)
 
     @classmethod
-    def resume(cls, folder: RunFolder) -> RunRecorder:
+    def resume(cls, folder: RunFolder, distributed: dict | None = None) -> RunRecorder:
+        """An interrupted run, or a "running" one whose trainer died; refused while a trainer holds it."""
         record = folder.read()
-        if record.status != "interrupted" or not folder.has_checkpoint():
-            raise RunError(f"{folder.path} has no resume checkpoint (status: {record.status}); only a run "
-                           f"stopped with Ctrl-C can be resumed")
-        return cls(folder, record.moved_to("running"))
+        if record.status not in ("interrupted", "running"):
+            raise RunError(f"{folder.path} is {record.status}; only an interrupted run, or one whose training "
+                           f"process died, can be resumed")
+        folder.lock()  # raises when another process is training it
+        if not folder.has_checkpoint():
+            folder.unlock()
+            raise RunError(f"{folder.path} has no checkpoint (its training stopped before it could write one); "
+                           f"start a new run")
+        record = record.moved_to("running", distributed=distributed)  # the world it continues in
+        folder.write(record)  # from here a death reads as "died": running, with nobody holding the lock
+        return cls(folder, record)
 
     # ------------------------------------------------------------ during training
     def epoch(self, row: EpochStats) -> None:
@@ -62,27 +74,33 @@ class RunRecorder:
         self.tb.flush()
         self.record = replace(self.record, history=(*self.record.history, row))
         self.folder.write_metrics(self.record.history)
+        self.folder.write(self.record)  # `vtk runs` shows how far a run got, even one that died
 
-    def save_checkpoint(self, snap: dict) -> None:
-        """The last epoch-end snapshot: weights as safetensors, the rest through the weights-only unpickler."""
-        tensors = {f"model.{k}": v for k, v in snap["model"].items()}
-        tensors |= {f"best.{k}": v for k, v in (snap["state"]["best_weights"] or {}).items()}
-        rest = {k: v for k, v in snap.items() if k != "model"}
-        rest["state"] = {k: v for k, v in snap["state"].items() if k != "best_weights"}
-        self.folder.save_checkpoint(tensors, rest)
-        self.record = self.record.moved_to("interrupted", history=tuple(EpochStats(**h) for h in snap["state"]["history"]))
-        self.folder.write(self.record)
-        self.tb.close()
+    def checkpoint(self, snap: dict) -> None:
+        """Everything a resume needs, on disk at every epoch end (and before the first epoch)."""
+        self.folder.save_checkpoint(snap)
+
+    def interrupted(self) -> None:
+        """run.json says "interrupted" and holds the epochs the last checkpoint has; best effort, since a full
+        disk may refuse this write too (the run then reads as died, which resumes the same way)."""
+        try:
+            self.record = self.record.moved_to("interrupted")
+            self.folder.write(self.record)
+        except VtkError:
+            pass
 
     def load_checkpoint(self) -> dict:
-        tensors, rest = self.folder.load_checkpoint()
-        if not isinstance(rest, dict) or not isinstance(rest.get("state"), dict) \
-                or not isinstance(rest["state"].get("history"), list):
+        snap = self.folder.load_checkpoint()
+        if not isinstance(snap, dict) or not isinstance(snap.get("state"), dict) \
+                or not isinstance(snap["state"].get("history"), list):
             raise RunError(f"resume checkpoint in {self.path} is not one vtk wrote; start a new run")
-        model = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-        best = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")} or None
-        self.record = replace(self.record, history=tuple(EpochStats(**h) for h in rest["state"]["history"]))
-        return rest | {"model": model, "state": rest["state"] | {"best_weights": best}}
+        self.record = replace(self.record, history=tuple(EpochStats(**h) for h in snap["state"]["history"]))
+        return snap
+
+    def close(self) -> None:
+        """TensorBoard flushed and the run's lock released, however the run ended."""
+        self.tb.close()
+        self.folder.unlock()
 
     # ------------------------------------------------------------ the end
     def finish(self, state, model, prep: Preprocess, splits: dict[str, Split], memory_format,
@@ -101,7 +119,6 @@ class RunRecorder:
             status, best_epoch=state.best_epoch, epochs_run=state.epoch, accuracy=accuracy,
             wall_s=round(wall_s, 2) if wall_s else None, history=tuple(EpochStats(**h) for h in state.history))
         self.folder.write(self.record)
-        self.tb.close()
         self.folder.drop_checkpoint()
         if status == "complete":
             self.folder.set_latest()
@@ -112,8 +129,41 @@ class RunRecorder:
         if state.best_weights is None:
             self.record = self.record.moved_to("diverged")
             self.folder.write(self.record)
-            self.tb.close()
+            self.folder.drop_checkpoint()
             return f"no epoch finished with a finite loss, so no weights were kept in {self.path}"
         model.load_state_dict(state.best_weights)
         self.finish(state, model, prep, splits, memory_format, 0.0, status="diverged")
         return f"kept the best weights so far (epoch {state.best_epoch}) in {self.folder.weights_path}"
+
+
+class FollowerRecorder:
+    """A data-parallel rank other than 0: it trains in step with rank 0 and writes nothing (rank 0 owns the
+    run folder); what it must know of the run, rank 0 sends it."""
+
+    def __init__(self, path):
+        self.folder, self.record = RunFolder(path), None
+
+    @property
+    def path(self):
+        return self.folder.path
+
+    def checkpoint(self, snap: dict) -> None:
+        pass
+
+    def epoch(self, row: EpochStats) -> None:
+        pass
+
+    def interrupted(self) -> None:
+        pass
+
+    def load_checkpoint(self) -> None:
+        return None  # rank 0 reads it and sends it
+
+    def finish(self, *args, **kwargs) -> None:
+        return None
+
+    def finish_diverged(self, *args, **kwargs) -> str:
+        return f"rank 0 kept what there was to keep in {self.path}"
+
+    def close(self) -> None:
+        pass

@@ -1,5 +1,9 @@
 """`vtk sweep`: one training run per combination of option values, ranked by validation accuracy.
 
+A combination that fails (diverges, or any other error vtk can name) becomes a
+row with its reason and the sweep goes on; the best finished run becomes
+`runs/latest`. Ctrl-C stops the whole sweep.
+
     sweep(TrainConfig(model="lenet5", epochs=5), {"lr": [1e-3, 5e-4], "weight_decay": [5e-3, 1e-3]})
 """
 
@@ -10,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
 from vtk_vision.runs.schema import RunRecord
@@ -20,8 +26,13 @@ __all__ = ["SweepRow", "SweepResult", "combinations", "sweep"]
 @dataclass(frozen=True)
 class SweepRow:
     values: dict[str, Any]      # this combination's option values, by TrainConfig field (or model argument)
-    folder: RunFolder
-    record: RunRecord
+    folder: RunFolder | None
+    record: RunRecord | None
+    error: str | None = None    # why this combination has no finished run
+
+    @property
+    def finished(self) -> bool:
+        return self.error is None
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,7 @@ class SweepResult:
 
     @property
     def best(self) -> SweepRow:
-        return self.rows[0]
+        return self.rows[0]  # a sweep with no finished row raises instead of returning
 
 
 def combinations(grid: dict[str, list]) -> list[dict[str, Any]]:
@@ -59,8 +70,14 @@ def sweep(base: TrainConfig, grid: dict[str, list], model_args: set[str] = froze
     rows = []
     for i, values in enumerate(combos, 1):
         on_combination(i, len(combos), values)
-        result = fit_one(_apply(base, values, set(model_args)))
+        try:
+            result = fit_one(_apply(base, values, set(model_args)))
+        except VtkError as e:  # this combination's failure is its row; KeyboardInterrupt still stops the sweep
+            rows.append(SweepRow(values, None, None, printable(e)))
+            continue
         rows.append(SweepRow(values, result.folder, result.record))
-    rows.sort(key=lambda r: -r.record.accuracy["val"])
+    if not any(r.finished for r in rows):
+        raise VtkError(f"every combination failed; the first: {rows[0].values}: {rows[0].error}")
+    rows.sort(key=lambda r: (not r.finished, -r.record.accuracy["val"] if r.finished else 0))
     rows[0].folder.set_latest()
     return SweepResult(tuple(grid), tuple(rows))
