@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -68,8 +69,14 @@ def _fit(config, resume=None):
         result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume)
     except TrainingInterrupted as e:
         progress.close()
-        stderr.print(str(e))
-        sys.exit(130)
+        if os.environ.get("RANK", "0") == "0":  # one line for the run, not one per data-parallel worker
+            stderr.print(str(e))
+        sys.exit(e.exit_code)
+    except BaseException:
+        progress.close()
+        raise
+    if os.environ.get("RANK", "0") != "0":  # a data-parallel worker: rank 0 reports for the run
+        return result
     r = result.record
     console.print(f"test accuracy {100 * r.accuracy['test']:.2f}% (val {100 * r.accuracy['val']:.2f}%, "
                   f"train {100 * r.accuracy['train']:.2f}%), best epoch {r.best_epoch} of {r.epochs_run}, "
@@ -84,22 +91,63 @@ def _base_config(model: str, data_dir: Path | None, download: bool, runs_dir: Pa
                        runs_dir=str(runs_dir) if runs_dir else None, **to_config_kwargs(values))
 
 
+_LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint")
+
+
+def _worker_args(argv: list[str]) -> list[str]:
+    """This command's arguments without the launcher's own, for each worker torchrun starts."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a.split("=", 1)[0] in _LAUNCH_OPTIONS:
+            skip = "=" not in a
+        else:
+            out.append(a)
+    return out
+
+
 @cli.command()
 @click.argument("model", required=False)
-@click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run folder.")
+@click.option("--resume", type=click.Path(path_type=Path), help="Continue an interrupted run, or one whose "
+              "training process died, from its last epoch checkpoint.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=None,
+              help="Data-parallel training in N local processes through torch.distributed.run (gloo on CPU, "
+              "nccl on CUDA); --batch-size stays the global batch.")
+@click.option("--nnodes", default=None, metavar="N|MIN:MAX", help="With --nproc: machines taking part (each "
+              "runs the same command); needs --rdzv-endpoint.")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="With --nnodes: where the machines meet "
+              "(torchrun's c10d rendezvous).")
 @runs_dir_option
 @with_train_options(sweep=False)
 @data_dir_option
 @download_option
-def train(model: str | None, resume: Path | None, runs_dir: Path | None, data_dir: Path | None,
-          download: bool, **options) -> None:
+def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str | None, rdzv_endpoint: str | None,
+          runs_dir: Path | None, data_dir: Path | None, download: bool, **options) -> None:
     """Train MODEL and write its run folder (weights, run.json, metrics, curves, TensorBoard).
 
     Defaults come from the model: `vtk train lenet5` trains the 32x32 LeNet-5 on
-    Fashion-MNIST. Ctrl-C saves a checkpoint that `vtk train --resume RUN` continues.
+    Fashion-MNIST. A checkpoint is written at every epoch end: after Ctrl-C, SIGTERM,
+    kill -9 or a power cut, `vtk train --resume RUN` continues from the last one.
     """
     from vtk_vision.runs.folder import RunFolder
 
+    if nproc is None and (nnodes or rdzv_endpoint):
+        raise click.UsageError("--nnodes and --rdzv-endpoint go with --nproc")
+    if nproc is not None:
+        if (nnodes is None) != (rdzv_endpoint is None):
+            raise click.UsageError("--nnodes and --rdzv-endpoint go together (one machine needs neither)")
+        if "train" not in sys.argv:
+            raise click.UsageError("--nproc starts `vtk train` again in each worker: run it from the vtk command")
+        from vtk_vision.training.distributed import launch
+
+        from vtk_vision.core.signals import exit_code_of
+
+        args = _worker_args(sys.argv[sys.argv.index("train") + 1:])
+        try:
+            sys.exit(launch(args, nproc, nnodes or "1", rdzv_endpoint))
+        except KeyboardInterrupt as e:  # the workers said what they saved; the launcher adds nothing
+            sys.exit(exit_code_of(e))
     if resume is not None:
         if model or any(v is not None for v in options.values()):
             raise click.UsageError("--resume continues a run with its own options; give no MODEL or options")
@@ -142,6 +190,11 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
                         ["", *result.options, "val acc", "test acc", "best epoch", "run"],
                         [["*" if row is result.best else "", *[row.values[k] for k in result.options],
                           f"{100 * row.record.accuracy['val']:.2f}%", f"{100 * row.record.accuracy['test']:.2f}%",
-                          row.record.best_epoch, row.folder.path.name] for row in result.rows]))
+                          row.record.best_epoch, row.folder.path.name] if row.finished else
+                         ["", *[row.values[k] for k in result.options], "-", "-", "-", f"failed: {row.error}"]
+                         for row in result.rows]))
     best = result.best.folder.path
-    console.print(f"best: {best} ({best.parent / 'latest'} now points to it)")
+    failed = sum(not row.finished for row in result.rows)
+    console.print(f"best: {best} ({best.parent / 'latest'} now points to it)"
+                  + (f"; {failed} of {len(result.rows)} combinations failed, their reasons are in the table"
+                     if failed else ""))

@@ -155,6 +155,8 @@ class RunRecord:
     best_epoch: int | None = None
     epochs_run: int | None = None
     wall_s: float | None = None
+    # data-parallel runs: {"world_size", "per_rank_batch", "backend", "nodes"}; None for one process
+    distributed: dict | None = None
     schema: int = SCHEMA_VERSION
 
     def moved_to(self, status: str, **changes) -> RunRecord:
@@ -251,7 +253,7 @@ def parse_run(data: Any, where: str) -> RunRecord:
                      DataRecord(d.get("name", str), d.get("source", str, ""), classes, image_shape, prep),
                      config, r.get("device", str, "cpu"), r.get("amp", str, "None"),
                      {str(k): str(v) for k, v in r.get("versions", dict, {}).items()}, tuple(history), accuracy,
-                     best_epoch, epochs_run, wall_s)
+                     best_epoch, epochs_run, wall_s, r.get("distributed", dict, None))
 
 
 @dataclass

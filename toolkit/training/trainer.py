@@ -6,11 +6,12 @@ batch on the device and normalises it there. No DataLoader, no per-sample
 Python: on 2 CPU cores this is what makes LeNet-5 epochs several times faster
 than the tutorial loop.
 
-At every epoch end the full training state (model, optimizer, scheduler, RNG,
-history, best weights) is snapshotted in memory; Ctrl-C writes that snapshot
-to the run folder, and `fit(..., resume=RunFolder(path))` continues from it exactly,
-so an interrupted and resumed CPU run ends with the same weights as one that
-was never interrupted.
+At every epoch end (and once before the first) the full training state
+(model, optimizer, scheduler, RNG, history, best weights) is written to the
+run folder atomically, so any death, seen (Ctrl-C, SIGTERM) or not (kill -9,
+OOM, power cut), leaves the last completed epoch on disk.
+`fit(..., resume=RunFolder(path))` continues from it exactly: an interrupted
+and resumed CPU run ends with the same weights as one never interrupted.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,20 +34,28 @@ from vtk_vision.training.augment import Augment
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.data import Split, load_dataset
 from vtk_vision.core.errors import DataError, RunError, VtkError
+from vtk_vision.core.signals import exit_code_of
 from vtk_vision.core.text import printable
 from vtk_vision.core.inference import logits_of
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.runs.folder import RunFolder
 from vtk_vision.runs.schema import EpochStats, RunRecord
-from vtk_vision.training.recorder import RunRecorder
+from vtk_vision.core.atomic import write_text
+from vtk_vision.core.paths import runs_root
+from vtk_vision.training.distributed import World, elastic_pointer, global_batches, join_world
+from vtk_vision.training.recorder import FollowerRecorder, RunRecorder
 from vtk_vision.core.device import autocast_dtype, memory_format_for, resolve_device
 
 __all__ = ["fit", "Hooks", "FitResult", "TrainingInterrupted", "TrainingDiverged"]
 
 
 class TrainingInterrupted(VtkError):
-    """Ctrl-C: a resumable checkpoint was written; the message says how to resume."""
+    """Ctrl-C, SIGTERM or SIGHUP: the run is resumable; the message says how, the exit code which signal."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class TrainingDiverged(VtkError):
@@ -82,6 +93,7 @@ class _State:
     best_epoch: int = 0
     best_weights: dict | None = None
     stale_epochs: int = 0
+    stopped_early: bool = False          # patience ran out: a resume goes straight to the final results
 
 
 def _loss_fn(cfg: TrainConfig, num_classes: int, device: torch.device) -> Callable:
@@ -134,11 +146,13 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: in
     return None, False
 
 
-def _prepare(cfg: TrainConfig):
+def _prepare(cfg: TrainConfig, world: World):
     """Dataset, model and preprocessing, checked against each other before any work."""
     spec = model_spec(cfg.model)
     cfg = cfg.resolved(spec.recipe, spec.default_dataset)
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and world.size > 1:
+        device = torch.device("cuda", world.local_rank)
     ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
     torch.manual_seed(cfg.seed)  # model initialisation is part of the seeded run
     model = create_model(cfg.model, input_size=cfg.input_size, num_classes=len(ds.classes), **cfg.model_args)
@@ -167,8 +181,8 @@ def _restore(snap: dict, model, opt, sched, gen) -> _State:
 
 
 def _train_epoch(model, batches, n_batches, opt, sched, per_batch, loss_fn, amp, scaler, hooks,
-                 device) -> tuple[float, float]:
-    """One pass over `batches` (an iterator of (x, y)); returns mean loss and accuracy."""
+                 device, world: World) -> tuple[float, float]:
+    """One pass over `batches` (an iterator of (x, y)); returns mean loss and accuracy over every rank's images."""
     model.train()
     total_loss = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)  # summed on the device: no sync per batch
@@ -191,21 +205,25 @@ def _train_epoch(model, batches, n_batches, opt, sched, per_batch, loss_fn, amp,
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
         hooks.on_batch(i + 1, n_batches)
-    return (total_loss / seen).item(), correct.item() / seen
+    seen_all = torch.tensor(float(seen), device=device)
+    world.total(total_loss, correct, seen_all)
+    return (total_loss / seen_all).item(), correct.item() / seen_all.item()
 
 
 def _batches(split: Split, batch_size: int, gen: torch.Generator, aug: Augment | None, prep: Preprocess,
-             memory_format) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """This epoch's batches: a seeded permutation, augmented and normalised on the device, one at a time."""
+             memory_format, world: World, aug_gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This epoch's batches: a seeded permutation, augmented and normalised on the device, one at a time.
+    Across ranks the permutation is the same and each takes its slice of every batch; augmentation draws
+    from `aug_gen` (`gen` itself in one process, a per-rank generator in several, so that `gen` advances
+    alike on every rank)."""
     order = torch.randperm(len(split), generator=gen).to(split.labels.device)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    for idx in global_batches(order, batch_size, world):
         x = split.images[idx]
         if aug is not None:
-            x = aug.pixels(x, gen)
+            x = aug.pixels(x, aug_gen)
         x = x.float().div_(255)
         if aug is not None:
-            x = aug.floats(x, gen)
+            x = aug.floats(x, aug_gen)
         yield prep.normalise(x).contiguous(memory_format=memory_format), split.labels[idx]
 
 
@@ -220,10 +238,25 @@ def _improved(cfg: TrainConfig, row: dict, state: _State) -> bool:
     return state.best_score is None or score > state.best_score + cfg.min_delta
 
 
-def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None = None) -> FitResult:
-    """Train `cfg.model`, write its run folder, and return where it is and what it reached."""
+def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None = None,
+        world: World | None = None) -> FitResult:
+    """Train `cfg.model`, write its run folder, and return where it is and what it reached.
+
+    Under torchrun (WORLD_SIZE > 1 in the environment) this process is one rank of a data-parallel run
+    (training/distributed.py); only rank 0 prints through `hooks` and writes the run folder."""
+    world = join_world(cfg.device) if world is None else world
+    try:
+        return _fit(cfg, hooks if world.main else None, resume, world)
+    finally:
+        world.leave()
+
+
+def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world: World) -> FitResult:
     hooks = hooks or Hooks()
-    cfg, device, ds, model, prep = _prepare(cfg)
+    if world.main and resume is not None and resume.trainer_alive():  # before the data loads; RunRecorder.resume takes the lock
+        raise RunError(f"{printable(resume.path)} is being trained by process "
+                       f"{resume.lock_holder()}; wait for it to end, or stop it (Ctrl-C or kill) and resume")
+    cfg, device, ds, model, prep = _prepare(cfg, world)
     conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     memory_format = memory_format_for(device, conv)
     amp = autocast_dtype(cfg.amp, device, conv)
@@ -243,19 +276,87 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
     aug = Augment.for_dataset(ds, cfg.jitter, cfg.flip) if cfg.augment else None
     loss_fn = _loss_fn(cfg, len(ds.classes), device)
     opt = _optimizer(cfg, model)
-    steps = (len(train_split) + cfg.batch_size - 1) // cfg.batch_size
+    # global batches per epoch; a last one smaller than the world is left out (distributed.global_batches)
+    steps = len(train_split) // cfg.batch_size + (len(train_split) % cfg.batch_size >= world.size)
     sched, per_batch = _scheduler(cfg, opt, steps)
-    step_model = torch.compile(model) if cfg.compile else model
+    step_model = model
+    if world.size > 1:
+        # channels_last grads of a 1-channel first conv differ in stride from DDP's flat bucket: PyTorch warns
+        # that this "may impair performance"; it copies one small tensor, measured as noise for these models
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+        step_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    step_model = torch.compile(step_model) if cfg.compile else step_model
 
-    writer = RunRecorder.resume(resume) if resume else RunRecorder.create(cfg, ds, model, prep, device, amp)
+    job = _Job(cfg, device, model, step_model, opt, sched, per_batch, gen, aug, prep, memory_format, steps, loss_fn,
+               amp, scaler, train_split, train_raw, val_split, test_split)
+    pointer = elastic_pointer(runs_root(cfg.runs_dir))
+    if world.main:
+        resume = resume or _restarted(pointer)
+        per_rank = -(-cfg.batch_size // world.size)
+        writer = RunRecorder.resume(resume, world.record(per_rank)) if resume else \
+            RunRecorder.create(cfg, ds, model, prep, device, amp, world.record(per_rank))
+        if pointer is not None:
+            write_text(pointer, writer.path.name + "\n")
+    resumed, path = world.share((resume is not None, str(writer.path) if world.main else None))
+    writer = writer if world.main else FollowerRecorder(path)
+    try:
+        result = FitResult(writer.folder, _run(job, writer, resumed, hooks, world))
+    finally:
+        writer.close()
+    if world.main and pointer is not None:  # finished: nothing left for a restart to resume
+        for p in pointer.parent.glob(".torchrun-*"):
+            if p.read_text().strip() == writer.path.name:
+                p.unlink(missing_ok=True)
+    return result
+
+
+def _restarted(pointer: Path | None) -> RunFolder | None:
+    """The run folder of this torchrun job when torchrun restarted it after a failure, to resume."""
+    if pointer is None or not pointer.is_file():
+        return None
+    folder = RunFolder(pointer.parent / pointer.read_text().strip())
+    return folder if folder.has_checkpoint() and not folder.trainer_alive() else None
+
+
+@dataclass
+class _Job:
+    """Everything `fit` built for one run: what the epoch loop and the final results work with."""
+
+    cfg: TrainConfig
+    device: torch.device
+    model: nn.Module
+    step_model: nn.Module       # the model the training step calls (compiled with --compile)
+    opt: torch.optim.Optimizer
+    sched: Any
+    per_batch: bool             # the scheduler steps every batch (one-cycle)
+    gen: torch.Generator
+    aug: Augment | None
+    prep: Preprocess
+    memory_format: torch.memory_format
+    steps: int                  # batches per epoch
+    loss_fn: Callable
+    amp: torch.dtype | None
+    scaler: Any
+    train_split: Split          # padded, on the device
+    train_raw: Split
+    val_split: Split
+    test_split: Split
+
+
+def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks: Hooks, world: World) -> RunRecord:
+    """The epochs and the final results of one run, checkpointed; every way out leaves it complete or resumable."""
+    (cfg, device, model, step_model, opt, sched, per_batch, gen, aug, prep, memory_format, steps, loss_fn, amp,
+     scaler, train_split, train_raw, val_split, test_split) = (getattr(job, f) for f in job.__dataclass_fields__)
     state = _State()
-    if resume:
+    if resumed:
         try:
-            state = _restore(writer.load_checkpoint(), model, opt, sched, gen)
+            state = _restore(world.share(writer.load_checkpoint()), model, opt, sched, gen)
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
             raise RunError(f"resume checkpoint in {printable(writer.path)} does not fit this run "
                            f"({type(e).__name__}: {printable(e)}); start a new run") from None
-    snapshot = _snapshot(model, opt, sched, gen, state)
+    else:
+        writer.checkpoint(_snapshot(model, opt, sched, gen, state))  # a death in epoch 1 resumes from the start
     hooks.on_start({"run_dir": writer.path, "device": str(device), "amp": str(amp).replace("torch.", ""),
                     "train": len(train_split), "val": len(val_split), "test": len(test_split),
                     "config": cfg, "start_epoch": state.epoch + 1})
@@ -264,19 +365,22 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
     fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/core/fastpath.py
     try:
         with fast_kernels(model, enabled=fast):
-            while state.epoch < cfg.epochs:
+            while state.epoch < cfg.epochs and not state.stopped_early:
                 t0 = time.perf_counter()
-                batches = _batches(train_split, cfg.batch_size, gen, aug, prep, memory_format)
+                aug_gen = gen if world.size == 1 else torch.Generator().manual_seed(
+                    hash((cfg.seed, state.epoch, world.rank)) % 2**62)  # reproducible, rank's own, resumable
+                batches = _batches(train_split, cfg.batch_size, gen, aug, prep, memory_format, world, aug_gen)
                 train_loss, train_acc = _train_epoch(step_model, batches, steps, opt, sched, per_batch, loss_fn,
-                                                     amp, scaler, hooks, device)
+                                                     amp, scaler, hooks, device, world)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 seconds = time.perf_counter() - t0
-                val_loss, val_acc = _val_metrics(model, prep, val_split, loss_fn, memory_format)
+                val_loss, val_acc = world.share(  # rank 0 alone scores the whole split; the others need its answer
+                    _val_metrics(model, prep, val_split, loss_fn, memory_format) if world.main else None)
                 state.epoch += 1
                 row = {"epoch": state.epoch, "train_loss": train_loss, "train_acc": train_acc, "val_loss": val_loss,
                        "val_acc": val_acc, "lr": opt.param_groups[0]["lr"], "seconds": seconds,
-                       "images_per_s": len(train_split) / seconds}
+                       "images_per_s": len(train_split) / seconds}  # every rank's images: the run's throughput
                 if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
                     kept = writer.finish_diverged(state, model, prep, splits, memory_format)
                     raise TrainingDiverged(
@@ -291,16 +395,22 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
                     state.stale_epochs += 1
                 if sched is not None and not per_batch:
                     sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
+                state.stopped_early = cfg.patience is not None and state.stale_epochs >= cfg.patience
                 writer.epoch(EpochStats(**row))
+                writer.checkpoint(_snapshot(model, opt, sched, gen, state))
                 hooks.on_epoch(EpochStats(**row))
-                snapshot = _snapshot(model, opt, sched, gen, state)
-                if cfg.patience is not None and state.stale_epochs >= cfg.patience:
-                    break
-    except KeyboardInterrupt:
-        writer.save_checkpoint(snapshot)
+        model.load_state_dict(state.best_weights)
+        return world.share(writer.finish(state, model, prep, splits, memory_format, time.perf_counter() - t_start))
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM, SIGHUP (core/signals.py), in any phase
+        writer.interrupted()
+        done = writer.record.history[-1].epoch if writer.record and writer.record.history else state.epoch
         raise TrainingInterrupted(
-            f"interrupted; {snapshot['state']['epoch']} epoch(s) saved. Resume with: "
-            f"vtk train --resume {writer.path}") from None
-    model.load_state_dict(state.best_weights)
-    record = writer.finish(state, model, prep, splits, memory_format, time.perf_counter() - t_start)
-    return FitResult(writer.folder, record)
+            f"{'interrupted' if type(e) is KeyboardInterrupt else f'stopped by {e}'}; {done} epoch(s) are saved "
+            f"in {writer.path}. Resume with: vtk train --resume {writer.path}"
+            f"{f' --nproc {world.size}' if world.size > 1 else ''}", exit_code_of(e)) from None
+    except TrainingDiverged:
+        raise
+    except VtkError as e:  # a write that failed (a full disk): the checkpoint before it is whole
+        writer.interrupted()
+        raise VtkError(f"{e}. The last good checkpoint is kept in {writer.path}; resume with: "
+                       f"vtk train --resume {writer.path}") from None

@@ -1,0 +1,42 @@
+"""Data-parallel training for real: two gloo processes on this CPU through `vtk train --nproc 2`
+(torch.distributed.run underneath), stopped by SIGTERM after an epoch and resumed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from tests.test_survival import _epochs, _vtk
+
+ARGS = ["lenet5", "--input-size", "28", "--subset", "0.05", "--epochs", "4", "--device", "cpu"]
+
+
+def test_two_processes_train_one_run_and_resume_after_sigterm(shared_data, tmp_path):
+    single = _vtk(tmp_path / "one", shared_data, "train", *ARGS)
+    assert single.wait(timeout=300) == 0, single.stdout.read()
+    one = json.loads(next((tmp_path / "one").glob("*/run.json")).read_text())
+
+    runs = tmp_path / "two"
+    run = runs / "lenet5-fashion-mnist-1"
+    proc = _vtk(runs, shared_data, "train", *ARGS, "--nproc", "2")
+    deadline = time.monotonic() + 180
+    while _epochs(run) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stdout.read()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and "Traceback" not in out, out
+    assert out.count("stopped by SIGTERM") == 1 and f"--resume {run} --nproc 2" in out  # rank 0 speaks for the run
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+
+    again = _vtk(runs, shared_data, "train", "--resume", str(run), "--nproc", "2")
+    out, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, out
+    record = json.loads((run / "run.json").read_text())
+    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == ["latest", run.name]
+    assert record["status"] == "complete" and [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
+    assert record["distributed"] == {"world_size": 2, "per_rank_batch": 128, "backend": "gloo", "nodes": 1}
+    assert abs(record["accuracy"]["test"] - one["accuracy"]["test"]) < 0.05  # the single-process band
+    assert out.count("test accuracy") == 1  # one report, from rank 0
+    assert not list(runs.glob(".torchrun-*"))  # the restart pointer goes once the run is complete
