@@ -111,7 +111,7 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
                  source.classes)
         if (why := verdict(result, opts)) is not None:
             raise ValidationError(f"{fmt} {opts.precision} export {why}; nothing was written")
-        metadata |= {"validation": json.dumps(result.validation()), "reduction": json.dumps(result.reduction)}
+        metadata |= {"validation": json.dumps(result.validation())}
         spec.embed(tmp, metadata)
     for sidecar in spec.sidecars(final):
         write_text(sidecar, json.dumps(metadata, indent=2) + "\n")

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["PRECISIONS", "CALIBRATION_METHODS", "calibration_sample", "accuracy_report"]
+__all__ = ["CALIBRATION_SEED", "calibration_sample", "accuracy_report"]
 
-PRECISIONS = ("fp32", "fp16", "int8")
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_SEED = 0
 
 
@@ -26,15 +24,15 @@ def calibration_sample(images: torch.Tensor, labels: torch.Tensor, size: int, se
     run calibrates the same way every time, and no class is missing from the activation ranges."""
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(labels), generator=g)
-    classes = labels[order].unique()
-    by_class = [order[labels[order] == c] for c in classes]
-    picked: list[torch.Tensor] = []
-    for i in range(max(len(b) for b in by_class)):  # round robin: one image per class per round
-        picked += [b[i:i + 1] for b in by_class if i < len(b)]
-        if sum(len(p) for p in picked) >= size:
-            break
-    idx = torch.cat(picked)[:size]
-    return images[idx]
+    shuffled = labels[order]
+    classes, cls = shuffled.unique(return_inverse=True)
+    rank = torch.empty_like(order)  # each image's place among its class's images, in shuffled order
+    for c in range(len(classes)):
+        members = (cls == c).nonzero().squeeze(1)
+        rank[members] = torch.arange(len(members))
+    # round robin: every class's first image, then every class's second, ...
+    picked = order[torch.argsort(rank * len(classes) + cls, stable=True)[:size]]
+    return images[picked]
 
 
 def accuracy_report(got: torch.Tensor, ref: torch.Tensor, labels: torch.Tensor) -> dict:

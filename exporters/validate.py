@@ -25,19 +25,28 @@ __all__ = ["compare", "validate", "verdict"]
 LogitsFn = Callable[[torch.Tensor], torch.Tensor]  # a Runner's `logits`, or eager PyTorch
 
 
-def _batched(fn: LogitsFn, x: torch.Tensor, batch: int) -> torch.Tensor:
+def _batched(fn: LogitsFn, x: torch.Tensor, batch: int, static: bool = False) -> torch.Tensor:
+    """fn over `x` in batches; a static-batch artifact's short last batch is filled up with the first images
+    and only its own rows kept, so that every image is checked."""
+    outs = []
     with torch.no_grad():
-        return torch.cat([torch.as_tensor(fn(x[i:i + batch])).float() for i in range(0, len(x), batch)])
+        for i in range(0, len(x), batch):
+            part = x[i:i + batch]
+            if static and len(part) < batch:
+                outs.append(torch.as_tensor(fn(torch.cat([part, x[:batch - len(part)]]))).float()[:len(part)])
+            else:
+                outs.append(torch.as_tensor(fn(part)).float())
+    return torch.cat(outs)
 
 
 def compare(got: torch.Tensor, ref: torch.Tensor, opts: ExportOptions) -> dict:
     """Max abs / rel difference, allclose verdict and top-1 agreement of two logit tensors."""
-    diff = (got - ref).abs()
+    diff, finite = (got - ref).abs(), bool(torch.isfinite(got).all())
     big = ref.abs() > opts.atol  # relative error is meaningless for logits near zero
     return {"max_abs_diff": diff.max().item(),
             "max_rel_diff": (diff[big] / ref.abs()[big]).max().item() if big.any() else 0.0,
-            "within_tol": bool((diff <= opts.atol + opts.rtol * ref.abs()).all()) and bool(torch.isfinite(got).all()),
-            "finite": bool(torch.isfinite(got).all()),
+            "within_tol": bool((diff <= opts.atol + opts.rtol * ref.abs()).all()) and finite,
+            "finite": finite,
             "agreement": (got.argmax(1) == ref.argmax(1)).double().mean().item()}
 
 
@@ -46,9 +55,8 @@ def validate(result: ExportResult, runner: LogitsFn, eager: LogitsFn, inputs: to
     """Fill `result` with the comparison over all `inputs`, plus batch 1 and 7 when dynamic, and its verdict."""
     exact = opts.precision == "fp32"
     batch = 256 if opts.dynamic_batch else opts.batch_size
-    usable = len(inputs) if opts.dynamic_batch else len(inputs) // batch * batch  # a static batch cannot take a remainder
-    x = inputs[:usable]
-    ref, got = _batched(eager, x, batch), _batched(runner, x, batch)
+    x, usable = inputs, len(inputs)
+    ref, got = _batched(eager, x, batch), _batched(runner, x, batch, static=not opts.dynamic_batch)
     whole = compare(got, ref, opts)
     result.max_abs_diff, result.max_rel_diff, result.agreement = (
         whole["max_abs_diff"], whole["max_rel_diff"], whole["agreement"])
@@ -83,13 +91,15 @@ def verdict(result: ExportResult, opts: ExportOptions) -> str | None:
                 f"{worst['batch']}; tolerance atol {opts.atol:g}, rtol {opts.rtol:g})")
     if result.accuracy_delta is None:
         return "needs labelled test images: a reduced-precision artifact is judged on the accuracy it loses"
+    images = result.checks[0]["images"]
     lost = (f"accuracy {100 * result.accuracy:.2f}% against {100 * result.eager_accuracy:.2f}% for fp32 eager "
-            f"({100 * result.accuracy_delta:+.2f} pt), {result.flipped:,} of {result.checks[0]['images']:,} "
-            f"predictions flipped, worst class {result.worst_class.get('name', result.worst_class['class'])!r} "
+            f"({100 * result.accuracy_delta:+.2f} pt), {result.flipped:,} of {images:,} predictions flipped, "
+            f"worst class {result.worst_class.get('name', result.worst_class['class'])!r} "
             f"{100 * result.worst_class['delta']:+.2f} pt, max abs logit diff {result.max_abs_diff:.3g}")
     if not all(c["finite"] for c in result.checks):
         return f"gives non-finite logits (overflow at {opts.precision}?); {lost}"
-    if -100 * result.accuracy_delta > opts.max_accuracy_drop:
+    # in images, not float points: a drop of exactly the limit passes
+    if round(-result.accuracy_delta * images) > opts.max_accuracy_drop / 100 * images + 1e-6:
         return f"loses more than --max-accuracy-drop {opts.max_accuracy_drop:g} pt: {lost}"
     bad = [c["batch"] for c in result.checks[1:] if c["agreement"] != 1.0]
     if bad:

@@ -107,6 +107,8 @@ def test_nonsense_pairs_are_one_line_before_any_work(run_copy, shared_data):
     assert res.exit_code == 1 and "applies to --format onnx" in res.output and len(res.output.splitlines()) == 1
     res = runner.invoke(cli, ["export", str(run_copy), "--calibration-size", "64"], obj={})
     assert res.exit_code == 2 and "--precision int8 only" in res.output
+    res = runner.invoke(cli, ["export", str(run_copy), "--max-accuracy-drop", "1"], obj={})
+    assert res.exit_code == 2 and "applies to --precision fp16 or int8" in res.output
     res = runner.invoke(cli, ["bench", str(run_copy), "--runtime", "eager", "--precision", "int8"], obj={})
     assert res.exit_code == 1 and "runs on onnx, openvino" in res.output and len(res.output.splitlines()) == 1
     assert runner.invoke(cli, ["bench", str(run_copy), "--precision", "int4"], obj={}).exit_code == 2
@@ -140,3 +142,40 @@ def test_tensorrt_asks_for_the_artifact_precision_and_refuses_cpu_int8(run_copy,
     assert _tensorrt_options(exports / "model.fp16.onnx") == {"trt_fp16_enable": "True"}
     with pytest.raises(ProviderError, match="QUInt8"):
         _tensorrt_options(exports / "model.int8.onnx")
+
+
+def test_static_batch_int8_calibrates_in_its_own_batch_and_checks_every_image(run_copy, shared_data):
+    res = _export(run_copy, shared_data, "--precision", "int8", "--static-batch", "--batch-size", "3",
+                  "--calibration-size", "100")
+    assert res.exit_code == 0, res.output
+    row = json.loads((run_copy / "exports" / "export.json").read_text())["artifacts"]["model.b3.int8.onnx"]
+    assert row["checks"][0]["images"] == 10_000  # 10,000 is no multiple of 3: the last batch is filled up
+    res = _export(run_copy, shared_data, "--precision", "int8", "--static-batch", "--batch-size", "64",
+                  "--calibration-size", "10")
+    assert res.exit_code == 1 and "smaller than the static batch of 64" in res.output
+
+
+def test_calibration_methods_differ_and_leave_nothing_in_exports(run_copy, shared_data, tmp_path):
+    scales = {}
+    for method in ("minmax", "percentile"):
+        out = tmp_path / method
+        assert _export(run_copy, shared_data, "--precision", "int8", "--calibration-method", method,
+                       "--out", str(out)).exit_code == 0
+        graph = onnx.load(str(out / "model.int8.onnx")).graph
+        scales[method] = {i.name: onnx.numpy_helper.to_array(i).tolist() for i in graph.initializer
+                          if i.name.endswith("_scale") and "relu" in i.name}
+        assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.int8.onnx"]
+    assert scales["minmax"] != scales["percentile"]
+
+
+def test_a_drop_of_exactly_the_limit_passes():
+    from vtk_vision.exporters.base import ExportOptions
+    from vtk_vision.exporters.validate import verdict
+    from vtk_vision.runs.schema import ExportResult
+
+    r = ExportResult("onnx", "m.int8.onnx", accuracy=0.7639 - 0.005, eager_accuracy=0.7639,
+                     accuracy_delta=(0.7639 - 0.005) - 0.7639, flipped=80, max_abs_diff=1.0,
+                     worst_class={"class": 0, "delta": -0.01, "images": 1000},
+                     checks=[{"batch": 256, "images": 10_000, "finite": True, "agreement": 0.99}])
+    assert verdict(r, ExportOptions(precision="int8", max_accuracy_drop=0.5)) is None
+    assert "loses more than" in verdict(r, ExportOptions(precision="int8", max_accuracy_drop=0.49))

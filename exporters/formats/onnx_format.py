@@ -1,6 +1,6 @@
 """ONNX: written by `torch.onnx.export` (dynamo, one self-contained file), run by ONNX Runtime.
 
-Reduced precision is made from the validated fp32 graph with ONNX Runtime's
+Reduced precision is made from the exported fp32 graph with ONNX Runtime's
 own tools: int8 by static QDQ quantization after `quant_pre_process`, fp16
 by its float16 converter with fp32 inputs and outputs kept.
 
@@ -28,6 +28,7 @@ from vtk_vision.core.errors import ExportError, ProviderError
 from vtk_vision.core.logs import quiet
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
+from vtk_vision.exporters.precision import CALIBRATION_SEED
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
 ORT_PROVIDER = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -87,15 +88,15 @@ def session(path: Path, provider: str = "cpu", threads: int = 1):
 
 
 def _tensorrt_options(path: Path) -> dict[str, str]:
-    """TensorRT builds fp32 engines unless told: fp16 and int8 artifacts ask for their precision. TensorRT's
-    int8 takes symmetric (QInt8) activations only; vtk's int8 is quantized for CPUs (QUInt8), so it is refused
-    here rather than left to fail inside the engine build."""
+    """TensorRT builds fp32 engines unless told: an fp16 artifact asks for fp16. TensorRT's int8 takes
+    symmetric (QInt8) activations only, and vtk's int8 is quantized for CPUs (QUInt8), so it is refused here
+    rather than left to fail inside the engine build."""
     meta = read_metadata(path)
     precision = meta.get("precision", "fp32")
-    if precision == "int8" and '"QUInt8"' in meta.get("reduction", ""):
+    if precision == "int8":
         raise ProviderError("TensorRT runs int8 QDQ graphs with symmetric (QInt8) activations; this artifact was "
                             "quantized for CPUs (QUInt8 activations). Bench it on cpu, or run the fp16 artifact")
-    return {"trt_fp16_enable": "True"} if precision in ("fp16", "int8") else {}
+    return {"trt_fp16_enable": "True"} if precision == "fp16" else {}
 
 
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
@@ -130,10 +131,12 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
 
 
 class _Calibration:
-    """ONNX Runtime's CalibrationDataReader protocol over the calibration inputs, 64 at a time."""
+    """ONNX Runtime's CalibrationDataReader protocol over the calibration inputs, `batch` at a time (a
+    static-batch graph takes only its own batch, so a remainder is left out)."""
 
-    def __init__(self, name: str, inputs: np.ndarray):
-        self._batches = iter([{name: inputs[i:i + 64]} for i in range(0, len(inputs), 64)])
+    def __init__(self, name: str, inputs: np.ndarray, batch: int, static: bool):
+        stop = len(inputs) // batch * batch if static else len(inputs)
+        self._batches = iter([{name: inputs[i:i + batch]} for i in range(0, stop, batch)])
 
     def get_next(self):
         return next(self._batches, None)
@@ -144,7 +147,8 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
 
     try:
-        with tempfile.TemporaryDirectory(prefix=".vtk-reduce-", dir=path.parent) as tmp, \
+        # the prepared graph goes to the system's temporary folder: a killed export leaves nothing in exports/
+        with tempfile.TemporaryDirectory(prefix="vtk-reduce-") as tmp, \
                 quiet("", "onnxruntime", "onnxruntime.quantization"), warnings.catch_warnings(), \
                 contextlib.redirect_stdout(io.StringIO()):  # the entropy calibrator print()s its progress
             warnings.simplefilter("ignore")  # the converters warn for every clipped constant: the gate judges it
@@ -160,14 +164,21 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
             settings = {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                         "per_channel": True, "reduce_range": not has_vnni(), "activation_type": "QUInt8",
                         "weight_type": "QInt8", "calibration_method": opts.calibration_method,
-                        "calibration_images": len(calibration), "calibration_seed": 0}
+                        "calibration_images": len(calibration), "calibration_seed": CALIBRATION_SEED}
             name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
-            quantize_static(str(prepared), str(path), _Calibration(name, calibration.numpy()),
+            batch = 64 if opts.dynamic_batch else opts.batch_size
+            if not opts.dynamic_batch and len(calibration) < batch:
+                raise ExportError(f"--calibration-size {len(calibration)} is smaller than the static batch of "
+                                  f"{batch}; calibrate on at least {batch} images")
+            quantize_static(str(prepared), str(path), _Calibration(name, calibration.numpy(), batch,
+                                                                   not opts.dynamic_batch),
                             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=settings["reduce_range"],
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                            calibrate_method={"minmax": CalibrationMethod.MinMax,
                                               "percentile": CalibrationMethod.Percentile}[opts.calibration_method])
             return settings
+    except ExportError:
+        raise
     except Exception as e:  # the quantizer and converter raise many types; all are an export failure
         raise ExportError(f"{precision} conversion failed: {type(e).__name__}: "
                           f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else 'no message'}") from None

@@ -10,7 +10,7 @@ import click
 from vtk_vision.cli.app import cli, console, stderr
 from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option
 from vtk_vision.core.errors import VtkError
-from vtk_vision.core.providers import PROVIDERS
+from vtk_vision.core.providers import PRECISIONS, PROVIDERS
 from vtk_vision.runs.config import Limit
 
 
@@ -45,7 +45,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--runtime", "runtimes", callback=_runtime_list, metavar="NAME,...",
               help="Runtimes to time (default: every one in the format table: eager and each export format).")
 @click.option("--precision", "precisions", default="fp32", show_default=True, callback=lambda c, p, v: _names(
-              v, ("fp32", "fp16", "int8"), "precision"), metavar="NAME,...",
+              v, PRECISIONS, "precision"), metavar="NAME,...",
               help="Precisions to time, e.g. fp32,int8: each runtime whose artifact has them (ONNX Runtime and "
               "OpenVINO for fp16/int8; missing artifacts are exported through the accuracy gate first).")
 @click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
