@@ -40,3 +40,25 @@ def test_two_processes_train_one_run_and_resume_after_sigterm(shared_data, tmp_p
     assert abs(record["accuracy"]["test"] - one["accuracy"]["test"]) < 0.05  # the single-process band
     assert out.count("test accuracy") == 1  # one report, from rank 0
     assert not list(runs.glob(".torchrun-*"))  # the restart pointer goes once the run is complete
+
+
+def test_torchrun_restarts_a_killed_worker_and_the_run_resumes(shared_data, tmp_path):
+    """kill -9 of one worker mid-run: with --max-restarts 1 torchrun starts the job again, and the job finds
+    its run folder and continues from the last checkpoint instead of starting a new run."""
+    import psutil
+
+    runs = tmp_path / "runs"
+    run = runs / "lenet5-fashion-mnist-1"
+    proc = _vtk(runs, shared_data, "train", *ARGS, "--nproc", "2", "--max-restarts", "1")
+    deadline = time.monotonic() + 180
+    while _epochs(run) < 1 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+               if "vtk_vision.cli" in " ".join(p.cmdline()) and p.environ().get("LOCAL_RANK") == "1"]
+    assert len(workers) == 1
+    workers[0].kill()
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "complete" and [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
+    assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == ["latest", run.name]

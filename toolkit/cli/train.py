@@ -91,7 +91,7 @@ def _base_config(model: str, data_dir: Path | None, download: bool, runs_dir: Pa
                        runs_dir=str(runs_dir) if runs_dir else None, **to_config_kwargs(values))
 
 
-_LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint")
+_LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint", "--max-restarts")
 
 
 def _worker_args(argv: list[str]) -> list[str]:
@@ -118,12 +118,15 @@ def _worker_args(argv: list[str]) -> list[str]:
               "runs the same command); needs --rdzv-endpoint.")
 @click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="With --nnodes: where the machines meet "
               "(torchrun's c10d rendezvous).")
+@click.option("--max-restarts", type=click.IntRange(0, 100), default=0, show_default=True,
+              help="With --nproc: torchrun restarts the workers this often after one fails; each restart "
+              "resumes the run from its last checkpoint.")
 @runs_dir_option
 @with_train_options(sweep=False)
 @data_dir_option
 @download_option
 def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str | None, rdzv_endpoint: str | None,
-          runs_dir: Path | None, data_dir: Path | None, download: bool, **options) -> None:
+          max_restarts: int, runs_dir: Path | None, data_dir: Path | None, download: bool, **options) -> None:
     """Train MODEL and write its run folder (weights, run.json, metrics, curves, TensorBoard).
 
     Defaults come from the model: `vtk train lenet5` trains the 32x32 LeNet-5 on
@@ -132,8 +135,8 @@ def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str
     """
     from vtk_vision.runs.folder import RunFolder
 
-    if nproc is None and (nnodes or rdzv_endpoint):
-        raise click.UsageError("--nnodes and --rdzv-endpoint go with --nproc")
+    if nproc is None and (nnodes or rdzv_endpoint or max_restarts):
+        raise click.UsageError("--nnodes, --rdzv-endpoint and --max-restarts go with --nproc")
     if nproc is not None:
         if (nnodes is None) != (rdzv_endpoint is None):
             raise click.UsageError("--nnodes and --rdzv-endpoint go together (one machine needs neither)")
@@ -145,7 +148,7 @@ def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str
 
         args = _worker_args(sys.argv[sys.argv.index("train") + 1:])
         try:
-            sys.exit(launch(args, nproc, nnodes or "1", rdzv_endpoint))
+            sys.exit(launch(args, nproc, nnodes or "1", rdzv_endpoint, max_restarts))
         except KeyboardInterrupt as e:  # the workers said what they saved; the launcher adds nothing
             sys.exit(exit_code_of(e))
     if resume is not None:

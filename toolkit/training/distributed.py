@@ -8,12 +8,12 @@ Validation, test and every file of the run folder belong to rank 0, which
 sends the numbers the others need (validation loss for the scheduler and
 early stopping) to them; nothing is counted twice. gloo on CPU, nccl on CUDA.
 A job torchrun restarts (its --max-restarts) finds its run folder again
-through the rendezvous run id and resumes from the last checkpoint. With
-torch 2.15 and gloo, though, a restarted round after a worker was killed in
-a collective fails to reconnect (connectFullMesh: connection refused; shown
-without vtk in a ten-line script, as pytorch/pytorch#167288 reports for
-NCCL), so `vtk train --nproc` does not offer restarts: a stopped
-data-parallel run resumes with `vtk train --resume RUN --nproc N`.
+through the rendezvous run id and resumes from the last checkpoint. Each
+restart joins the process group under its own prefix of torchrun's store:
+with the default keys, a round restarted after a worker died inside a
+collective read the dead round's addresses and failed to connect
+(gloo connectFullMesh: connection refused; reproduced without vtk, as
+pytorch/pytorch#167288 reports for NCCL).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,15 @@ def join_world(device_name: str) -> World:
     if cuda:
         torch.cuda.set_device(local_rank)
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group(backend)
+        rank = int(os.environ["RANK"])
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true":  # torchrun's agent hosts it
+            agent = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), size,
+                                               is_master=False, timeout=timedelta(minutes=10))
+            attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            store = torch.distributed.PrefixStore(f"/vtk/attempt_{attempt}", agent)  # never a dead round's keys
+            torch.distributed.init_process_group(backend, store=store, rank=rank, world_size=size)
+        else:
+            torch.distributed.init_process_group(backend)
     nodes = max(1, size // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", str(size)))))
     return World(torch.distributed.get_rank(), size, local_rank, backend, nodes)
 
@@ -106,9 +115,10 @@ def elastic_pointer(runs_root: Path) -> Path | None:
 
 
 def launch(train_args: list[str], nproc: int, nnodes: str = "1", rdzv_endpoint: str | None = None,
-           rdzv_id: str | None = None) -> int:
+           max_restarts: int = 0, rdzv_id: str | None = None) -> int:
     """Run `vtk train TRAIN_ARGS` in `nproc` local workers through torch.distributed.run; its exit code."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
+           f"--max-restarts={max_restarts}"]
     if rdzv_endpoint is None and nnodes == "1":
         cmd.append("--standalone")
     else:

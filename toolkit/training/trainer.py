@@ -410,6 +410,14 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
             f"{f' --nproc {world.size}' if world.size > 1 else ''}", exit_code_of(e)) from None
     except TrainingDiverged:
         raise
+    except RuntimeError as e:  # a data-parallel peer died: the collective fails here, in C++
+        if world.size == 1 or not (isinstance(e, torch.distributed.DistError) or "gloo" in str(e).lower()
+                                   or "nccl" in str(e).lower()):
+            raise
+        writer.interrupted()
+        raise VtkError(f"rank {world.rank} lost a training process ({str(e).splitlines()[0][:160]}); "
+                       f"the run resumes from its last checkpoint: vtk train --resume {writer.path} "
+                       f"--nproc {world.size} (with --max-restarts torchrun does so itself)") from None
     except VtkError as e:  # a write that failed (a full disk): the checkpoint before it is whole
         writer.interrupted()
         raise VtkError(f"{e}. The last good checkpoint is kept in {writer.path}; resume with: "
