@@ -158,9 +158,9 @@ class RunFolder:
         """The snapshot, through PyTorch's weights-only unpickler (tensors, numbers, strings, containers)."""
         try:
             if self.checkpoint_path.exists():
-                return torch.load(self.checkpoint_path, weights_only=True)
+                return torch.load(self.checkpoint_path, weights_only=True, map_location="cpu")
             tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
-            rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True)
+            rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True, map_location="cpu")
         except Exception as e:  # any damage means the same thing to the user
             raise RunError(f"resume checkpoint in {self.path} is damaged ({e}); start a new run") from None
         state = rest.get("state") if isinstance(rest, dict) else None
@@ -185,14 +185,18 @@ class RunFolder:
             os.close(fd)
             raise RunError(f"{printable(self.path)} is being trained by process {self.lock_holder()}; wait for it "
                            f"to end, or stop it (Ctrl-C or kill) and resume") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.uname().nodename}:{os.getpid()}\n".encode())
+        except OSError as e:
+            os.close(fd)
+            raise VtkError(f"cannot write {printable(self.path / LOCK)}: {e.strerror}; free some space") from None
         _LOCKS[self.path] = fd
 
     def lock_holder(self) -> str:
-        """The process id the lock's holder wrote, for messages."""
+        """host:pid of the lock's holder, as it wrote them, for messages."""
         try:
-            return (self.path / LOCK).read_text(errors="replace").strip()[:20] or "?"
+            return (self.path / LOCK).read_text(errors="replace").strip()[:80] or "?"
         except OSError:
             return "?"
 

@@ -41,6 +41,7 @@ class World:
     local_rank: int = 0
     backend: str | None = None
     nodes: int = 1
+    owns_group: bool = False   # this World initialised the process group, so it is the one to end it
 
     @property
     def main(self) -> bool:
@@ -67,7 +68,7 @@ class World:
                 "nodes": self.nodes}
 
     def leave(self) -> None:
-        if self.size > 1 and torch.distributed.is_initialized():
+        if self.owns_group and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 
@@ -81,7 +82,8 @@ def join_world(device_name: str) -> World:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if cuda:
         torch.cuda.set_device(local_rank)
-    if not torch.distributed.is_initialized():
+    owns = not torch.distributed.is_initialized()  # a caller's own group is used as it is, and left to it
+    if owns:
         rank = int(os.environ["RANK"])
         if os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true":  # torchrun's agent hosts it
             agent = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), size,
@@ -92,7 +94,7 @@ def join_world(device_name: str) -> World:
         else:
             torch.distributed.init_process_group(backend)
     nodes = max(1, size // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", str(size)))))
-    return World(torch.distributed.get_rank(), size, local_rank, backend, nodes)
+    return World(torch.distributed.get_rank(), size, local_rank, backend, nodes, owns)
 
 
 def global_batches(order: torch.Tensor, batch_size: int, world: World):
@@ -109,7 +111,7 @@ def global_batches(order: torch.Tensor, batch_size: int, world: World):
 def elastic_pointer(runs_root: Path) -> Path | None:
     """Where rank 0 notes the run folder of this torchrun job, so that a restarted job resumes it."""
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    if not run_id or int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    if not run_id:
         return None
     return runs_root / f".torchrun-{''.join(c if c.isalnum() or c in '-_' else '_' for c in run_id)[:80]}"
 
@@ -126,7 +128,8 @@ def launch(train_args: list[str], nproc: int, nnodes: str = "1", rdzv_endpoint: 
         if rdzv_id:
             cmd.append(f"--rdzv-id={rdzv_id}")
     cmd += ["-m", "vtk_vision.cli", "train", *train_args]
-    agent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace",
+    # its own session: a terminal's Ctrl-C reaches this launcher only, which passes it on once
+    agent = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, errors="replace", start_new_session=True,
                              env=os.environ | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
     try:
         _relay(agent.stderr)
@@ -139,18 +142,32 @@ def launch(train_args: list[str], nproc: int, nnodes: str = "1", rdzv_endpoint: 
 
 
 def _relay(stream) -> None:
-    """The workers' lines (their one-line errors included) to stderr. torchrun's own traceback and failure
-    report, which only repeat that a worker stopped, are left out: the launcher's exit code carries it."""
-    in_report = in_traceback = False
+    """The workers' lines to stderr. torchrun's own traceback (ending in its ChildFailedError or
+    SignalException), its failure report and its INFO/WARNING log lines only repeat that a worker stopped,
+    and are left out; from the report, a worker killed by a signal is said in one line. Any other traceback,
+    a worker's before its `[rankN]:` prefix exists included, is passed on whole."""
+    report: list[str] | None = None
+    traceback: list[str] | None = None
     for line in stream:
-        if line.startswith("=" * 20):          # torchrun's ChildFailedError report: between two such rules
-            in_report = not in_report
+        if report is not None:
+            report.append(line)
+            if line.startswith("=" * 20) and len(report) > 1:
+                for row in report:
+                    if "exitcode" in row and "Signal" in row:
+                        sys.stderr.write(f"torchrun: a worker was stopped: {row.split(':', 1)[1].strip()}\n")
+                report = None
             continue
-        if line.startswith("Traceback (most recent call last)"):  # the agent's; a worker's is "[rankN]: ..."
-            in_traceback = True
+        if traceback is not None:
+            traceback.append(line)
+            if not line[:1].isspace() and not line.startswith("Traceback"):  # the exception line ends it
+                if not line.startswith("torch.distributed.elastic"):
+                    sys.stderr.writelines(traceback)
+                traceback = None
             continue
-        if in_traceback:
-            in_traceback = line[:1].isspace()  # the exception line that ends it is dropped too
-            continue
-        if not in_report and "torch/distributed/elastic/" not in line:
+        if line.startswith("=" * 20):
+            report = [line]
+        elif line.startswith("Traceback (most recent call last)"):
+            traceback = [line]
+        elif not (line[:1] in "IW" and "torch/distributed/elastic/" in line):
             sys.stderr.write(line)
+    sys.stderr.writelines((report or []) + (traceback or []))

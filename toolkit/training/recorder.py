@@ -44,6 +44,14 @@ class RunRecorder:
                distributed: dict | None = None) -> RunRecorder:
         folder = RunFolder.create(cfg.model, cfg.dataset, cfg.runs_dir)
         folder.lock()
+        try:
+            return cls._started(folder, cfg, ds, model, prep, device, amp, distributed)
+        except BaseException:
+            folder.unlock()
+            raise
+
+    @classmethod
+    def _started(cls, folder, cfg, ds, model, prep, device, amp, distributed) -> RunRecorder:
         record = RunRecord(status="running", created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), model=model.vtk_info,
                            data=DataRecord(ds.name, ds.source, tuple(ds.classes), tuple(ds.shape), prep.spec),
                            config=cfg, device=str(device), amp=str(amp).replace("torch.", ""),
@@ -63,9 +71,13 @@ class RunRecorder:
             folder.unlock()
             raise RunError(f"{folder.path} has no checkpoint (its training stopped before it could write one); "
                            f"start a new run")
-        record = record.moved_to("running", distributed=distributed)  # the world it continues in
-        folder.write(record)  # from here a death reads as "died": running, with nobody holding the lock
-        return cls(folder, record)
+        try:
+            record = record.moved_to("running", distributed=distributed)  # the world it continues in
+            folder.write(record)  # from here a death reads as "died": running, with nobody holding the lock
+            return cls(folder, record)
+        except BaseException:
+            folder.unlock()
+            raise
 
     # ------------------------------------------------------------ during training
     def epoch(self, row: EpochStats) -> None:
@@ -83,6 +95,8 @@ class RunRecorder:
     def interrupted(self) -> None:
         """run.json says "interrupted" and holds the epochs the last checkpoint has; best effort, since a full
         disk may refuse this write too (the run then reads as died, which resumes the same way)."""
+        if self.record.status != "running":  # a run that completed or diverged stays what it is
+            return
         try:
             self.record = self.record.moved_to("interrupted")
             self.folder.write(self.record)

@@ -64,6 +64,8 @@ def sweep(base: TrainConfig, grid: dict[str, list], model_args: set[str] = froze
     `model_args` names the grid keys that are model arguments rather than TrainConfig fields;
     `fit_one` trains one config and returns a `FitResult` (default: `fit`, without progress).
     """
+    from vtk_vision.training.trainer import TrainingInterrupted
+
     if fit_one is None:
         from vtk_vision.training.trainer import fit as fit_one
     combos = combinations(grid)
@@ -72,7 +74,9 @@ def sweep(base: TrainConfig, grid: dict[str, list], model_args: set[str] = froze
         on_combination(i, len(combos), values)
         try:
             result = fit_one(_apply(base, values, set(model_args)))
-        except VtkError as e:  # this combination's failure is its row; KeyboardInterrupt still stops the sweep
+        except TrainingInterrupted:
+            raise  # Ctrl-C / SIGTERM stops the whole sweep
+        except VtkError as e:  # this combination's failure is its row
             rows.append(SweepRow(values, None, None, printable(e)))
             continue
         rows.append(SweepRow(values, result.folder, result.record))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -291,19 +292,21 @@ def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world:
     job = _Job(cfg, device, model, step_model, opt, sched, per_batch, gen, aug, prep, memory_format, steps, loss_fn,
                amp, scaler, train_split, train_raw, val_split, test_split)
     pointer = elastic_pointer(runs_root(cfg.runs_dir))
+    writer = None
     if world.main:
         resume = resume or _restarted(pointer)
         per_rank = -(-cfg.batch_size // world.size)
         writer = RunRecorder.resume(resume, world.record(per_rank)) if resume else \
             RunRecorder.create(cfg, ds, model, prep, device, amp, world.record(per_rank))
-        if pointer is not None:
-            write_text(pointer, writer.path.name + "\n")
-    resumed, path = world.share((resume is not None, str(writer.path) if world.main else None))
-    writer = writer if world.main else FollowerRecorder(path)
     try:
+        if writer is not None and pointer is not None:
+            write_text(pointer, writer.path.name + "\n")
+        resumed, path = world.share((resume is not None, str(writer.path) if world.main else None))
+        writer = writer if world.main else FollowerRecorder(path)
         result = FitResult(writer.folder, _run(job, writer, resumed, hooks, world))
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     if world.main and pointer is not None:  # finished: nothing left for a restart to resume
         for p in pointer.parent.glob(".torchrun-*"):
             if p.read_text().strip() == writer.path.name:
@@ -312,8 +315,9 @@ def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world:
 
 
 def _restarted(pointer: Path | None) -> RunFolder | None:
-    """The run folder of this torchrun job when torchrun restarted it after a failure, to resume."""
-    if pointer is None or not pointer.is_file():
+    """The run folder of this torchrun job when torchrun restarted it after a failure, to resume. A first
+    attempt never follows the pointer: it may be an older job's that shared the rendezvous id."""
+    if pointer is None or not pointer.is_file() or os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0":
         return None
     folder = RunFolder(pointer.parent / pointer.read_text().strip())
     return folder if folder.has_checkpoint() and not folder.trainer_alive() else None
@@ -355,8 +359,6 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
             raise RunError(f"resume checkpoint in {printable(writer.path)} does not fit this run "
                            f"({type(e).__name__}: {printable(e)}); start a new run") from None
-    else:
-        writer.checkpoint(_snapshot(model, opt, sched, gen, state))  # a death in epoch 1 resumes from the start
     hooks.on_start({"run_dir": writer.path, "device": str(device), "amp": str(amp).replace("torch.", ""),
                     "train": len(train_split), "val": len(val_split), "test": len(test_split),
                     "config": cfg, "start_epoch": state.epoch + 1})
@@ -364,6 +366,8 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
     t_start = time.perf_counter()
     fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/core/fastpath.py
     try:
+        if not resumed:
+            writer.checkpoint(_snapshot(model, opt, sched, gen, state))  # a death in epoch 1 resumes from the start
         with fast_kernels(model, enabled=fast):
             while state.epoch < cfg.epochs and not state.stopped_early:
                 t0 = time.perf_counter()
@@ -382,7 +386,7 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
                        "val_acc": val_acc, "lr": opt.param_groups[0]["lr"], "seconds": seconds,
                        "images_per_s": len(train_split) / seconds}  # every rank's images: the run's throughput
                 if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                    kept = writer.finish_diverged(state, model, prep, splits, memory_format)
+                    kept = world.share(writer.finish_diverged(state, model, prep, splits, memory_format))
                     raise TrainingDiverged(
                         f"loss became {train_loss if not math.isfinite(train_loss) else val_loss} at epoch "
                         f"{state.epoch}; {kept}. Lower --lr, or try --amp off")
@@ -396,8 +400,8 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
                 if sched is not None and not per_batch:
                     sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
                 state.stopped_early = cfg.patience is not None and state.stale_epochs >= cfg.patience
+                writer.checkpoint(_snapshot(model, opt, sched, gen, state))  # before run.json says the epoch is done
                 writer.epoch(EpochStats(**row))
-                writer.checkpoint(_snapshot(model, opt, sched, gen, state))
                 hooks.on_epoch(EpochStats(**row))
         model.load_state_dict(state.best_weights)
         return world.share(writer.finish(state, model, prep, splits, memory_format, time.perf_counter() - t_start))
