@@ -29,10 +29,21 @@ ARGS = ["lenet5", "--input-size", "28", "--subset", "0.02", "--epochs", "10", "-
         "--device", "cpu"]
 
 
-def _vtk(runs, shared_data, *args, **popen) -> subprocess.Popen:
+def _default_sigint(then=None):
+    """In the child: SIGINT back to its default, so that Python turns it into KeyboardInterrupt. A child
+    inherits an ignored SIGINT (pytest run from a non-interactive shell, a pty wrapper), and Python keeps
+    an inherited SIG_IGN, as a user who started vtk that way would want."""
+    def setup():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if then is not None:
+            then()
+    return setup
+
+
+def _vtk(runs, shared_data, *args, preexec_fn=None, **popen) -> subprocess.Popen:
     env = os.environ | {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(runs)}
     return subprocess.Popen([sys.executable, "-m", "vtk_vision.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **popen)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint(preexec_fn), **popen)
 
 
 def _epochs(run) -> int:
