@@ -157,7 +157,7 @@ def test_static_batch_int8_calibrates_in_its_own_batch_and_checks_every_image(ru
 
 def test_calibration_methods_differ_and_leave_nothing_in_exports(run_copy, shared_data, tmp_path):
     scales = {}
-    for method in ("minmax", "percentile"):
+    for method in ("minmax", "entropy", "percentile"):
         out = tmp_path / method
         assert _export(run_copy, shared_data, "--precision", "int8", "--calibration-method", method,
                        "--out", str(out)).exit_code == 0
@@ -165,7 +165,7 @@ def test_calibration_methods_differ_and_leave_nothing_in_exports(run_copy, share
         scales[method] = {i.name: onnx.numpy_helper.to_array(i).tolist() for i in graph.initializer
                           if i.name.endswith("_scale") and "relu" in i.name}
         assert sorted(p.name for p in out.iterdir()) == ["export.json", "model.int8.onnx"]
-    assert scales["minmax"] != scales["percentile"]
+    assert scales["minmax"] != scales["percentile"] and scales["minmax"] != scales["entropy"]
 
 
 def test_a_drop_of_exactly_the_limit_passes():

@@ -142,6 +142,24 @@ class _Calibration:
         return next(self._batches, None)
 
 
+ENTROPY_BINS = 2048  # histogram bins for the entropy (KL) search over 128 quantized levels, as TensorRT uses
+
+
+def _entropy_ranges(model: Path, reader: _Calibration, tmp: Path) -> Path:
+    """Activation ranges by ORT's entropy calibrator with a histogram fine enough to choose from. Through
+    quantize_static it runs with 128 bins for 128 levels, so its only candidate is the full range and it
+    returns the minmax model; run here with 2048 bins, its ranges go to quantize_static as a calibration cache."""
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+
+    calibrator = create_calibrator(model, None, augmented_model_path=str(tmp / "augmented.onnx"),
+                                   calibrate_method=CalibrationMethod.Entropy,
+                                   extra_options={"num_bins": ENTROPY_BINS, "num_quantized_bins": 128})
+    calibrator.collect_data(reader)
+    cache = tmp / "ranges.json"
+    save_tensors_data(calibrator.compute_data(), cache)
+    return cache
+
+
 def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.Tensor | None) -> dict:
     """Rewrite the fp32 artifact at `path` as `precision`; return the settings used, for export.json."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
@@ -170,11 +188,15 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
             if not opts.dynamic_batch and len(calibration) < batch:
                 raise ExportError(f"--calibration-size {len(calibration)} is smaller than the static batch of "
                                   f"{batch}; calibrate on at least {batch} images")
-            quantize_static(str(prepared), str(path), _Calibration(name, calibration.numpy(), batch,
-                                                                   not opts.dynamic_batch),
+            reader = _Calibration(name, calibration.numpy(), batch, not opts.dynamic_batch)
+            cache = None
+            if opts.calibration_method == "entropy":
+                cache, reader = _entropy_ranges(prepared, reader, Path(tmp)), None
+                settings |= {"entropy_bins": ENTROPY_BINS}
+            quantize_static(str(prepared), str(path), reader, calibration_cache_path=cache,
                             quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=settings["reduce_range"],
                             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method={"minmax": CalibrationMethod.MinMax,
+                            calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                                               "percentile": CalibrationMethod.Percentile}[opts.calibration_method])
             return settings
     except ExportError:

@@ -36,8 +36,8 @@ def _formats():
 @click.option("--calibration-size", type=click.IntRange(1, 100_000), default=None,
               help="int8: seeded, class-balanced training images to calibrate on.  [default: 512]")
 @click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS), default=None,
-              help="int8: how activation ranges are chosen (ONNX Runtime's entropy calibrator is left out: in "
-              "ORT 1.31 it returns the minmax ranges).  [default: minmax]")
+              help="int8: how activation ranges are chosen (entropy: ORT's KL search over a 2048-bin "
+              "histogram).  [default: minmax]")
 @click.option("--max-accuracy-drop", type=Bounded(Limit(0, 100)), default=None,
               help="Points of test accuracy a reduced-precision artifact may lose against fp32 eager.  "
               "[default: 0.5]")
