@@ -183,8 +183,7 @@ class RunFolder:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RunError(f"{printable(self.path)} is being trained by process {self.lock_holder()}; wait for it "
-                           f"to end, or stop it (Ctrl-C or kill) and resume") from None
+            raise self._busy() from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.uname().nodename}:{os.getpid()}\n".encode())
@@ -192,6 +191,15 @@ class RunFolder:
             os.close(fd)
             raise VtkError(f"cannot write {printable(self.path / LOCK)}: {e.strerror}; free some space") from None
         _LOCKS[self.path] = fd
+
+    def refuse_if_trained(self) -> None:
+        """A quick check before slow work (loading data) that `lock` would refuse anyway."""
+        if self.trainer_alive():
+            raise self._busy()
+
+    def _busy(self) -> RunError:
+        return RunError(f"{printable(self.path)} is being trained by process {self.lock_holder()}; wait for it "
+                        f"to end, or stop it (Ctrl-C or kill) and resume")
 
     def lock_holder(self) -> str:
         """host:pid of the lock's holder, as it wrote them, for messages."""

@@ -254,9 +254,8 @@ def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None =
 
 def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world: World) -> FitResult:
     hooks = hooks or Hooks()
-    if world.main and resume is not None and resume.trainer_alive():  # before the data loads; RunRecorder.resume takes the lock
-        raise RunError(f"{printable(resume.path)} is being trained by process "
-                       f"{resume.lock_holder()}; wait for it to end, or stop it (Ctrl-C or kill) and resume")
+    if world.main and resume is not None:
+        resume.refuse_if_trained()  # before the data loads; RunRecorder.resume takes the lock itself
     cfg, device, ds, model, prep = _prepare(cfg, world)
     conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     memory_format = memory_format_for(device, conv)
