@@ -24,6 +24,7 @@ import io
 import json
 import os
 import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -157,12 +158,18 @@ class RunFolder:
     def load_checkpoint(self) -> dict:
         """The snapshot, through PyTorch's weights-only unpickler (tensors, numbers, strings, containers)."""
         try:
-            if self.checkpoint_path.exists():
-                return torch.load(self.checkpoint_path, weights_only=True, map_location="cpu")
-            tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
-            rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True, map_location="cpu")
+            with warnings.catch_warnings():  # the unpickler warns about a crafted file's protocol before refusing it
+                warnings.simplefilter("ignore")
+                if self.checkpoint_path.exists():
+                    return torch.load(self.checkpoint_path, weights_only=True, map_location="cpu")
+                tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
+                rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True, map_location="cpu")
         except Exception as e:  # any damage means the same thing to the user
-            raise RunError(f"resume checkpoint in {self.path} is damaged ({e}); start a new run") from None
+            # PyTorch's refusal goes on to advise weights_only=False, which would run the file's code: only
+            # what it refused is kept
+            why = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200] if str(e) else ""
+            raise RunError(f"resume checkpoint in {printable(self.path)} is damaged or not one vtk wrote "
+                           f"({type(e).__name__}: {printable(why)}); it was not loaded. Start a new run") from None
         state = rest.get("state") if isinstance(rest, dict) else None
         if not isinstance(state, dict):
             raise RunError(f"resume checkpoint in {self.path} is not one vtk wrote; start a new run")
