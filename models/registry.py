@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from pathlib import Path
 
 from torch import nn
 
 from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
+from vtk_vision.models.external import Source, dry_run, instantiate, is_external, load_callable
+from vtk_vision.models.torchvision_zoo import DEFAULT_CLASSES, DEFAULT_SHAPE
 
 MAX_INPUT_SIZE = 1024  # the same bound as TrainConfig's input_size (runs/config.py)
 
@@ -32,6 +36,8 @@ class ModelInfo:
     num_classes: int
     default_dataset: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # external models (models/external.py): where the code came from, as `Source.to_dict()`; None for the zoo
+    source: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"input_shape": list(self.input_shape)}
@@ -82,7 +88,10 @@ def list_models() -> list[str]:
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The registry entry for `name`; an unknown name lists the valid ones."""
+    """The registry entry for `name`; an unknown name lists the valid ones. An external spec
+    (`file.py:Net`, `torchvision:resnet18`) gets an entry built on the spot, without running its code."""
+    if is_external(name):
+        return _external_spec(name)
     _load_builtin()
     try:
         return _REGISTRY[name]
@@ -96,8 +105,41 @@ def min_input_size(name: str, limit: int = 512) -> int:
     return next(s for s in range(1, limit + 1) if spec.check_size(s) is None)
 
 
-def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.Module:
-    """Build `name` for `input_size` (default: the model's own) and attach its ModelInfo."""
+def _external_spec(name: str) -> ModelSpec:
+    torchvision = name.startswith("torchvision:")
+    channels, size, dataset = (*DEFAULT_SHAPE[:2], "cifar10") if torchvision else (1, 28, "fashion-mnist")
+    return ModelSpec(name, lambda **kw: create_model(name, **kw), channels, size, dataset,
+                     f"{name} (not in the zoo)", lambda s: None)
+
+
+def _create_external(name: str, input_size: int | None, source: Source | None, run_copy: Path | None,
+                     **kwargs: Any) -> nn.Module:
+    """A user's or torchvision's model, built with what it takes and tried on one batch at its input shape."""
+    spec = _external_spec(name)
+    size = spec.input_size if input_size is None else int(input_size)
+    if not 1 <= size <= MAX_INPUT_SIZE:
+        raise InputSizeError(f"sizes run from 1 to {MAX_INPUT_SIZE}, not {size}")
+    default_classes = DEFAULT_CLASSES if name.startswith("torchvision:") else 10
+    channels, classes = int(kwargs.pop("in_channels", spec.channels)), int(kwargs.pop("num_classes", default_classes))
+    fn, found = load_callable(name, run_copy, source.package if source else "")
+    model = instantiate(fn, name, classes, channels, size, kwargs)
+    dry_run(model, name, (channels, size, size), classes)
+    if source is not None:  # rebuilt from a run: keep what the run recorded (its origin, its copy)
+        found = replace(source, sha256=found.sha256 or source.sha256)
+    model.vtk_info = ModelInfo(name, (channels, size, size), classes, spec.default_dataset,
+                               {"input_size": size, "in_channels": channels, "num_classes": classes, **kwargs},
+                               found.to_dict())
+    return model
+
+
+def create_model(name: str, input_size: int | None = None, *, source: Source | None = None,
+                 run_copy: Path | None = None, **kwargs: Any) -> nn.Module:
+    """Build `name` for `input_size` (default: the model's own) and attach its ModelInfo.
+
+    `name` may be an external spec (models/external.py); it takes `in_channels` and `num_classes` too, and
+    `run_copy`, a run folder's copy of its source file, to build from instead of the original."""
+    if is_external(name):
+        return _create_external(name, input_size, source, run_copy, **kwargs)
     spec = model_spec(name)
     size = spec.input_size if input_size is None else int(input_size)
     why = spec.check_size(size) if 1 <= size <= MAX_INPUT_SIZE else f"sizes run from 1 to {MAX_INPUT_SIZE}"
@@ -118,7 +160,7 @@ def create_model(name: str, input_size: int | None = None, **kwargs: Any) -> nn.
     return model
 
 
-_NOT_MODELS = {"registry", "shapes"}
+_NOT_MODELS = {"registry", "shapes", "external", "torchvision_zoo"}  # helpers, not model files
 
 
 def _load_builtin() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option, trust_code_option
 
 
 @cli.command("eval")
@@ -15,16 +15,17 @@ from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, run
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the PNGs go (default: the run folder).")
 @json_flag
+@trust_code_option
 @runs_dir_option
 @data_dir_option
-def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+def eval_(run: str | None, out_dir: Path | None, as_json: bool, trust_code: bool, runs_dir: Path | None,
           data_dir: Path | None) -> None:
     """Test accuracy of RUN (default: the latest), per class; confusion matrix and wrong answers as PNGs."""
     from vtk_vision.inspection.evaluate import eval_run
     from vtk_vision.present.tables import table
     from vtk_vision.runs.folder import load_run
 
-    r = load_run(run, runs_dir)
+    r = load_run(run, runs_dir, trust_code)
     res = eval_run(r, out_dir, str(data_dir) if data_dir else None)
     if as_json:
         return emit_json(res)
@@ -41,9 +42,10 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, runs_dir: Path |
               help="Random test images to predict when no IMAGE is given.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG (default: RUN/predictions.png).")
+@trust_code_option
 @runs_dir_option
 @data_dir_option
-def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir: Path | None,
+def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, trust_code: bool, runs_dir: Path | None,
             data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
     from vtk_vision.inspection.predict import MAX_IMAGES, predict as predict_, split_run_and_images
@@ -52,7 +54,7 @@ def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, runs_dir
     if len(args) > MAX_IMAGES + 1:
         raise click.UsageError(f"{len(args)} arguments; predict takes a RUN and at most {MAX_IMAGES} images")
     run, images = split_run_and_images(args, runs_dir)
-    r = load_run(run, runs_dir)
+    r = load_run(run, runs_dir, trust_code)
     target = out or r.folder.output("predictions.png")
     rows = predict_(r, target, images or None, n, seed, str(data_dir) if data_dir else None)
     for row in rows:

@@ -41,7 +41,7 @@ class LazyChoice(click.Choice):
     def choices(self):
         return (*self._names(), *self._extra)
 
-__all__ = ["runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice", "Bounded"]
+__all__ = ["trust_code_option", "runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice", "Bounded"]
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -53,3 +53,6 @@ download_option = click.option(
     "--download", is_flag=True, help="Fetch a missing dataset with torchvision (needs a network).")
 json_flag = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 run_argument = click.argument("run", required=False)
+trust_code_option = click.option(
+    "--trust-code", is_flag=True, help="Run code from a run folder or artifact this machine's vtk did not write "
+    "(a user model's source copy, a TorchScript file): only for files from a source you trust.")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, stderr
-from vtk_vision.cli.options import data_dir_option, download_option, runs_dir_option
+from vtk_vision.cli.options import data_dir_option, download_option, runs_dir_option, trust_code_option
 from vtk_vision.cli.train_options import TRAIN_OPTIONS, to_config_kwargs
 
 
@@ -61,12 +61,13 @@ class _Progress:
             self.bar = None
 
 
-def _fit(config, resume=None):
+def _fit(config, resume=None, trust_code=False):
     from vtk_vision.training.trainer import Hooks, TrainingInterrupted, fit
 
     progress = _Progress()
     try:
-        result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume)
+        result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume,
+                     trust_code=trust_code)
     except TrainingInterrupted as e:
         progress.close()
         if os.environ.get("RANK", "0") == "0":  # one line for the run, not one per data-parallel worker
@@ -121,16 +122,19 @@ def _worker_args(argv: list[str]) -> list[str]:
 @click.option("--max-restarts", type=click.IntRange(0, 100), default=0, show_default=True,
               help="With --nproc: torchrun restarts the workers this often after one fails; each restart "
               "resumes the run from its last checkpoint.")
+@trust_code_option
 @runs_dir_option
 @with_train_options(sweep=False)
 @data_dir_option
 @download_option
 def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str | None, rdzv_endpoint: str | None,
-          max_restarts: int, runs_dir: Path | None, data_dir: Path | None, download: bool, **options) -> None:
+          max_restarts: int, trust_code: bool, runs_dir: Path | None, data_dir: Path | None, download: bool,
+          **options) -> None:
     """Train MODEL and write its run folder (weights, run.json, metrics, curves, TensorBoard).
 
-    Defaults come from the model: `vtk train lenet5` trains the 32x32 LeNet-5 on
-    Fashion-MNIST. A checkpoint is written at every epoch end: after Ctrl-C, SIGTERM,
+    MODEL is a zoo name (`vtk models`), FILE.py:NAME or package.module:NAME (an nn.Module
+    class or a function returning one), or torchvision:NAME. Defaults come from the model:
+    `vtk train lenet5` trains the 32x32 LeNet-5 on Fashion-MNIST. A checkpoint is written at every epoch end: after Ctrl-C, SIGTERM,
     kill -9 or a power cut, `vtk train --resume RUN` continues from the last one.
     """
     from vtk_vision.runs.folder import RunFolder
@@ -155,7 +159,7 @@ def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str
         if model or any(v is not None for v in options.values()):
             raise click.UsageError("--resume continues a run with its own options; give no MODEL or options")
         folder = RunFolder.find(resume, runs_dir)
-        _fit(folder.read().config, resume=folder)
+        _fit(folder.read().config, resume=folder, trust_code=trust_code)
         return
     if model is None:
         raise click.UsageError("name a MODEL to train (see `vtk models`), or --resume RUN")

@@ -36,14 +36,26 @@ def models(as_json: bool) -> None:
               help="Square input side; repeat to compare sizes (default: the model's own).")
 @click.option("--depth", type=click.IntRange(1, 10), default=3, show_default=True,
               help="How deep torchinfo descends into nested modules.")
+@click.option("--channels", type=click.IntRange(1, 64), default=None, help="Input channels of a FILE.py:NAME "
+              "or torchvision:NAME model (default: 1, and 3 for torchvision).")
+@click.option("--num-classes", type=click.IntRange(1, 100_000), default=None,
+              help="Outputs (default: 10, and 1000 for torchvision).")
 @json_flag
-def summary(model: str, input_sizes: tuple[int, ...], depth: int, as_json: bool) -> None:
-    """torchinfo table of MODEL for each input size, then one comparison line per size."""
+def summary(model: str, input_sizes: tuple[int, ...], depth: int, channels: int | None, num_classes: int | None,
+            as_json: bool) -> None:
+    """torchinfo table of MODEL for each input size, then one comparison line per size.
+
+    MODEL is a zoo name, FILE.py:NAME, package.module:NAME or torchvision:NAME."""
     from vtk_vision.inspection.summary import summarize
+    from vtk_vision.models.external import is_external
     from vtk_vision.present.tables import fmt_int, table
 
+    if channels is not None and not is_external(model):
+        raise click.UsageError("--channels applies to FILE.py:NAME and torchvision:NAME models; the zoo's "
+                               "models have their own (see `vtk models`)")
+    extra = {k: v for k, v in (("in_channels", channels), ("num_classes", num_classes)) if v is not None}
     # Check every size before printing anything, so an error is the only output.
-    results = [summarize(model, s, depth=depth) for s in (input_sizes or (None,))]
+    results = [summarize(model, s, depth=depth, **extra) for s in (input_sizes or (None,))]
     if as_json:
         return emit_json([r.to_dict() for r in results])
     for r in results:

@@ -107,6 +107,11 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, data) -> None:
     """Strict JSON: NaN or infinity anywhere is a bug in vtk, raised here rather than written as invalid JSON."""
     write_text(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")

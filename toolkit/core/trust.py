@@ -1,12 +1,13 @@
-"""Which code-carrying artifacts this user's vtk wrote, so only those load without asking.
+"""Which code-carrying files this user's vtk wrote, so only those run without asking.
 
-A TorchScript file is a program: loading it runs whatever its author put in
-it. vtk loads one without asking only when this machine's vtk wrote it: its
-SHA-256 is recorded here, outside any run folder, when `vtk export` (or the
-bench's own export) puts it in place. A run folder someone hands you carries
-its own export.json, so nothing inside it can vouch for itself; for such a
-file the user passes `--trust-code`. ONNX files are data and pt2 files are
-loaded with pickling refused, so neither needs this.
+A TorchScript file is a program, and so is the copy of a user's model source
+a run folder keeps (`model_source/`): loading either runs whatever its author
+put in it. vtk runs one without asking only when this machine's vtk wrote it:
+its SHA-256 is recorded here, outside any run folder, when `vtk export` puts
+an artifact in place or `vtk train` copies a model's source. A run folder
+someone hands you carries its own records, so nothing inside it can vouch for
+itself; for such a file the user passes `--trust-code`. ONNX files are data
+and pt2 files are loaded with pickling refused, so neither needs this.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vtk_vision.core.atomic import write_json
 from vtk_vision.core.digest import file_sha256
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.paths import state_root
+from vtk_vision.core.text import printable
 
 __all__ = ["remember", "is_known", "require_trusted"]
 
@@ -51,10 +53,11 @@ def is_known(path: Path) -> bool:
     return file_sha256(path) in _known()
 
 
-def require_trusted(path: Path, consent: bool) -> None:
-    """Refuse a code-carrying artifact this user's vtk did not write, unless the user consented."""
+def require_trusted(path: Path, consent: bool, what: str = "TorchScript",
+                    otherwise: str = "or leave it out (--runtime eager,onnx,pt2)") -> None:
+    """Refuse a code-carrying file this user's vtk did not write, unless the user consented."""
     if consent or is_known(path):
         return
     raise ArtifactError(
-        f"{path} is TorchScript, which is code, and vtk did not write it on this machine (its SHA-256 is not in "
-        f"{_store()}); pass --trust-code if you trust whoever made it, or leave it out (--runtime eager,onnx,pt2)")
+        f"{printable(path)} is {what}, which is code, and vtk did not write it on this machine (its SHA-256 is not "
+        f"in {printable(_store())}); pass --trust-code if you trust whoever made it, {otherwise}")

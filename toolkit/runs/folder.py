@@ -8,6 +8,7 @@
         .lock               held by the process training the run: a "running" run whose lock is
                             free has died (kill -9, OOM, power cut) and can be resumed
         exports/            artifacts, and export.json recording every one of them
+        model_source/       a copy of a user model's .py file (`vtk train mynet.py:Net`): what rebuilds it
     runs/latest             name of the newest complete run
 
 This module is the only code that reads or writes run.json, export.json,
@@ -33,7 +34,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from vtk_vision.core.atomic import save_tensors, save_torch, write_json, write_text
+from vtk_vision.core.atomic import save_tensors, save_torch, write_bytes, write_json, write_text
 from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
@@ -43,7 +44,7 @@ from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRe
 __all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
 
 WEIGHTS, RECORD, LATEST, EXPORTS, EXPORT_RECORD = "model.safetensors", "run.json", "latest", "exports", "export.json"
-CHECKPOINT, LOCK = "checkpoint.pt", ".lock"
+CHECKPOINT, LOCK, SOURCE_DIR = "checkpoint.pt", ".lock", "model_source"
 LEGACY_CHECKPOINT = ("resume.safetensors", "resume.pt")  # written by vtk before checkpoints went to disk each epoch
 _LOCKS: dict[Path, int] = {}  # run folder -> the open descriptor this process holds its lock through
 
@@ -83,7 +84,8 @@ class RunFolder:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise VtkError(f"cannot create runs folder {root}: {e.strerror}; pass --runs-dir") from None
-        stem = f"{_slug(model)}-{_slug(dataset.split(':', 1)[-1])}"
+        # an external spec (`nets/mynet.py:MyNet`, `torchvision:resnet18`) names its folder after NAME
+        stem = f"{_slug(model.rsplit(':', 1)[-1])}-{_slug(dataset.split(':', 1)[-1])}"
         taken = [int(m.group(1)) for p in root.glob(f"{stem}-*")
                  if (m := re.fullmatch(rf"{re.escape(stem)}-(\d+)", p.name))]
         n = max(taken, default=0) + 1
@@ -256,6 +258,25 @@ class RunFolder:
     def tensorboard_dir(self) -> Path:
         return self.check_inside(self.path / "tb")
 
+    # ------------------------------------------------------------ a user model's source
+    def keep_source(self, origin: Path) -> str:
+        """Copy the model's source file into `model_source/`; its path relative to the run folder."""
+        copy = self.check_inside(self.path / SOURCE_DIR / _slug(Path(origin).name))
+        write_bytes(copy, Path(origin).read_bytes())
+        return copy.relative_to(self.path).as_posix()
+
+    def source_file(self, relative: str) -> Path:
+        """The run's copy of its model source; a path that leaves the run folder is refused."""
+        path = self.path / relative
+        root = self.path.resolve()
+        if Path(relative).is_absolute() or root not in path.resolve().parents or path.is_symlink():
+            raise RunError(f"{printable(self.path / RECORD)}: model source {printable(relative)!r} is not a file "
+                           f"inside the run folder; vtk runs no code from elsewhere")
+        if not path.is_file():
+            raise RunError(f"{printable(path)} is missing: the run's copy of its model source was deleted; "
+                           f"train the run again")
+        return path
+
     def output(self, name: str) -> Path:
         """Where a named output of this run goes (curves.png, confusion.png, ...); writers write atomically."""
         return self.check_inside(self.path / name)
@@ -320,9 +341,11 @@ class Run:
         return ds
 
 
-def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) -> Run:
-    """Rebuild the model a run trained and load its weights."""
+def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None, trust_code: bool = False) -> Run:
+    """Rebuild the model a run trained and load its weights. A user model is rebuilt from the run's own copy
+    of its source, which runs only when this user's vtk made the run or `trust_code` says so (runs/sources.py)."""
     from vtk_vision.models import create_model
+    from vtk_vision.runs.sources import build_arguments
 
     folder = RunFolder.find(run, runs_dir)
     record = folder.read()
@@ -335,7 +358,7 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path | None = None) 
     m = record.model
     where = printable(folder.path / RECORD)
     try:
-        model = create_model(m.name, **m.kwargs)
+        model = create_model(m.name, **m.kwargs, **build_arguments(folder, m, trust_code))
     except VtkError:
         raise
     except Exception as e:  # arguments of the wrong kind or value fail in many ways; all mean the same here

@@ -28,10 +28,11 @@ __all__ = ["SCHEMA_VERSION", "STATUSES", "RunRecord", "DataRecord", "EpochStats"
            "ExportResult", "ExportRecord", "parse_run", "parse_export"]
 
 SCHEMA_VERSION = 2
-# running -> interrupted (a resumable checkpoint) | diverged | complete; interrupted -> running (resume)
-STATUSES = ("running", "interrupted", "diverged", "complete")
+# running -> interrupted (a resumable checkpoint) | diverged | complete; interrupted -> running (resume).
+# imported: weights trained elsewhere (`vtk export --model SPEC --weights FILE`), never trained here.
+STATUSES = ("running", "interrupted", "diverged", "complete", "imported")
 _NEXT = {"running": {"interrupted", "diverged", "complete"}, "interrupted": {"running"},
-         "diverged": set(), "complete": set()}
+         "diverged": set(), "complete": set(), "imported": set()}
 
 
 class _Reader:
@@ -185,7 +186,17 @@ def _model(r: _Reader) -> ModelInfo:
     kwargs = r.get("kwargs", dict)
     if "input_size" in kwargs and kwargs["input_size"] != shape[1]:
         r.fail(f"'kwargs.input_size' {kwargs['input_size']!r} disagrees with 'input_shape' {list(shape)}")
-    return ModelInfo(r.get("name", str), shape, num_classes, r.get("default_dataset", str, ""), kwargs)
+    source = r.get("source", dict, None)
+    if source is not None:
+        src = r.sub("source")
+        for key in ("kind", "spec", "attr"):
+            src.get(key, str)
+        if src.data["kind"] not in ("file", "module", "torchvision", "object"):
+            src.at("kind").fail(f"should be file, module, torchvision or object, got {src.data['kind']!r}")
+        if src.data["spec"] != r.data["name"]:
+            src.at("spec").fail(f"{src.data['spec']!r} is not the model {r.data['name']!r}")
+        source = {k: str(v) for k, v in source.items() if isinstance(v, str)}
+    return ModelInfo(r.get("name", str), shape, num_classes, r.get("default_dataset", str, ""), kwargs, source)
 
 
 def _preprocess(r: _Reader, channels: int) -> PreprocessSpec:

@@ -21,6 +21,7 @@ from vtk_vision.core.versions import library_versions
 from vtk_vision.data import Dataset, Split
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
+from vtk_vision.runs.sources import keep_model_source
 from vtk_vision.runs.schema import DataRecord, EpochStats, RunRecord
 
 __all__ = ["RunRecorder", "FollowerRecorder"]
@@ -52,6 +53,7 @@ class RunRecorder:
 
     @classmethod
     def _started(cls, folder, cfg, ds, model, prep, device, amp, distributed) -> RunRecorder:
+        model.vtk_info = keep_model_source(folder, model.vtk_info)  # a user model's .py travels with the run
         record = RunRecord(status="running", created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), model=model.vtk_info,
                            data=DataRecord(ds.name, ds.source, tuple(ds.classes), tuple(ds.shape), prep.spec),
                            config=cfg, device=str(device), amp=str(amp).replace("torch.", ""),

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtk_vision.models import create_model, model_spec
+from vtk_vision.models.external import is_external
 from vtk_vision.training.augment import Augment
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.data import Split, load_dataset
@@ -41,6 +42,7 @@ from vtk_vision.core.inference import logits_of
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.runs.folder import RunFolder
+from vtk_vision.runs.sources import build_arguments
 from vtk_vision.runs.schema import EpochStats, RunRecord
 from vtk_vision.core.atomic import write_text
 from vtk_vision.core.paths import runs_root
@@ -147,7 +149,7 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: in
     return None, False
 
 
-def _prepare(cfg: TrainConfig, world: World):
+def _prepare(cfg: TrainConfig, world: World, resume: RunFolder | None, given: nn.Module | None, trust_code: bool):
     """Dataset, model and preprocessing, checked against each other before any work."""
     spec = model_spec(cfg.model)
     cfg = cfg.resolved(spec.recipe, spec.default_dataset)
@@ -156,7 +158,14 @@ def _prepare(cfg: TrainConfig, world: World):
         device = torch.device("cuda", world.local_rank)
     ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
     torch.manual_seed(cfg.seed)  # model initialisation is part of the seeded run
-    model = create_model(cfg.model, input_size=cfg.input_size, num_classes=len(ds.classes), **cfg.model_args)
+    if given is not None:
+        model = given  # a model object from Python (vtk_vision.train); api.py attached its ModelInfo
+    elif is_external(cfg.model):  # a user's or torchvision's model: channels and size come from the data
+        code = build_arguments(resume, resume.read().model, trust_code) if resume is not None else {}
+        model = create_model(cfg.model, input_size=cfg.input_size or max(ds.shape[1:]), in_channels=ds.shape[0],
+                             num_classes=len(ds.classes), **cfg.model_args, **code)
+    else:
+        model = create_model(cfg.model, input_size=cfg.input_size, num_classes=len(ds.classes), **cfg.model_args)
     prep = Preprocess(ds.mean, ds.std, ds.shape, model.vtk_info.input_shape)
     return cfg, device, ds, model, prep
 
@@ -240,23 +249,26 @@ def _improved(cfg: TrainConfig, row: dict, state: _State) -> bool:
 
 
 def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None = None,
-        world: World | None = None) -> FitResult:
-    """Train `cfg.model`, write its run folder, and return where it is and what it reached.
+        world: World | None = None, model: nn.Module | None = None, trust_code: bool = False) -> FitResult:
+    """Train `cfg.model` (or `model`, an object built in Python), write its run folder, and return where it
+    is and what it reached. `trust_code` lets a resumed run's copy of its model source run although this
+    user's vtk did not write it (runs/sources.py).
 
     Under torchrun (WORLD_SIZE > 1 in the environment) this process is one rank of a data-parallel run
     (training/distributed.py); only rank 0 prints through `hooks` and writes the run folder."""
     world = join_world(cfg.device) if world is None else world
     try:
-        return _fit(cfg, hooks if world.main else None, resume, world)
+        return _fit(cfg, hooks if world.main else None, resume, world, model, trust_code)
     finally:
         world.leave()
 
 
-def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world: World) -> FitResult:
+def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world: World, given: nn.Module | None,
+         trust_code: bool) -> FitResult:
     hooks = hooks or Hooks()
     if world.main and resume is not None:
         resume.refuse_if_trained()  # before the data loads; RunRecorder.resume takes the lock itself
-    cfg, device, ds, model, prep = _prepare(cfg, world)
+    cfg, device, ds, model, prep = _prepare(cfg, world, resume, given, trust_code)
     conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
     memory_format = memory_format_for(device, conv)
     amp = autocast_dtype(cfg.amp, device, conv)
