@@ -20,7 +20,9 @@ import torch
 
 from vtk_vision.core.atomic import atomic_path, write_text
 from vtk_vision.core.errors import ExportError, UnknownNameError, ValidationError
+from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.text import printable
 from vtk_vision.core.trust import remember
 from vtk_vision.exporters.base import Exportable, ExportOptions, file_size, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
@@ -139,8 +141,14 @@ def export_run(run, formats: list[str], out_dir: Path | None = None, opts: Expor
     out_dir = Path(out_dir) if out_dir else run.folder.exports_dir
     run.folder.read_exports(out_dir)  # a damaged export.json is refused before any artifact is written
     created = not out_dir.exists()
-    ds = dataset if dataset is not None else run.dataset(data_dir)
-    images, labels = ds.test.images, ds.test.labels
+    if not run.has_data and dataset is None:  # imported weights with no data: random inputs, no accuracy
+        if opts.precision != "fp32":
+            raise ExportError(f"an {opts.precision} artifact is judged on the test accuracy it loses, and "
+                              f"{printable(run.path.name)} has no dataset; import its weights with --dataset")
+        ds, (images, labels) = None, (random_images(run.record.data.image_shape), None)
+    else:
+        ds = dataset if dataset is not None else run.dataset(data_dir)
+        images, labels = ds.test.images, ds.test.labels
     calibration = None
     if opts.precision == "int8":
         if opts.calibration_size > len(ds.train.labels):

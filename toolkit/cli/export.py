@@ -6,17 +6,33 @@ from pathlib import Path
 
 import click
 
-from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import Bounded, LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.cli.app import cli, console, emit_json, stderr
+from vtk_vision.cli.options import (Bounded, LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option,
+                                    trust_code_option)
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
-from vtk_vision.runs.config import Limit
+from vtk_vision.runs.config import LIMITS, Limit
 
 
 def _formats():
     from vtk_vision.exporters.formats import artifact_formats
 
     return artifact_formats()
+
+
+def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir):
+    """The run folder that `--model SPEC --weights FILE` makes, announced on stderr."""
+    from vtk_vision.runs.imported import import_weights
+
+    if run is not None or not (model_spec and weights):
+        raise click.UsageError("--model and --weights go together, in place of RUN")
+    if dataset and (channels or num_classes):
+        raise click.UsageError("--channels and --num-classes come from --dataset when it is given")
+    r = import_weights(model_spec, weights, dataset, str(data_dir) if data_dir else None, input_size, channels,
+                       num_classes, str(runs_dir) if runs_dir else None)
+    measured = f"test accuracy {100 * r.record.accuracy['test']:.2f}%" if r.record.accuracy else "no dataset"
+    stderr.print(f"imported {weights} into {r.path} ({measured})")
+    return r
 
 
 @cli.command()
@@ -43,14 +59,33 @@ def _formats():
               "[default: 0.5]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: RUN/exports).")
+@click.option("--model", "model_spec", metavar="SPEC", help="With --weights: export a model trained outside vtk "
+              "(a zoo name, FILE.py:NAME, package.module:NAME or torchvision:NAME) instead of a RUN.")
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path), help="With --model: its weights, as "
+              "safetensors or a state_dict .pt/.pth (loaded weights-only). They become a run folder.")
+@click.option("--dataset", default=None, help="With --weights: the data they were trained on, to check artifacts "
+              "and measure accuracy on its test split (without it: random inputs, accuracy not measured).")
+@click.option("--input-size", type=Bounded(LIMITS["input_size"]), default=None,
+              help="With --weights: the square input side (default: the dataset's, else the model's).")
+@click.option("--channels", type=click.IntRange(1, 64), default=None, help="With --weights and no --dataset: "
+              "input channels of a FILE.py or torchvision model.")
+@click.option("--num-classes", type=click.IntRange(1, 100_000), default=None,
+              help="With --weights and no --dataset: the model's outputs.")
 @json_flag
+@trust_code_option
 @runs_dir_option
 @data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
            bake_preprocess: bool, precision: str, calibration_size: int | None, calibration_method: str | None,
-           max_accuracy_drop: float, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
-           data_dir: Path | None) -> None:
-    """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
+           max_accuracy_drop: float, out_dir: Path | None, model_spec: str | None, weights: Path | None,
+           dataset: str | None, input_size: int | None, channels: int | None, num_classes: int | None,
+           as_json: bool, trust_code: bool, runs_dir: Path | None, data_dir: Path | None) -> None:
+    """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split.
+
+    \b
+    With --model SPEC --weights FILE, weights trained outside vtk become a run folder first:
+      vtk export --model mynet.py:MyNet --weights mynet.safetensors --dataset fashion-mnist
+    """
     from vtk_vision.exporters import ExportOptions, artifact_formats, check_precision, export_run
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
@@ -72,18 +107,21 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                          max_accuracy_drop=max_accuracy_drop)
     for f in formats:  # a format/precision pair that makes no sense stops before the run is even read
         check_precision(f, opts)
-    r = load_run(run, runs_dir)
+    r = _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir) \
+        if model_spec or weights else load_run(run, runs_dir, trust_code)
     folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
     if as_json:
         emit_json([x.to_dict() for x in results])
     else:
         images = results[0].checks[0]["images"] if results[0].checks else 0
-        console.print(table(f"{r.path.name} exports (checked against eager PyTorch on {images:,} test images)",
+        against = f"{images:,} test images" if r.has_data else f"{images:,} seeded random inputs (no dataset)"
+        console.print(table(f"{r.path.name} exports (checked against eager PyTorch on {against})",
                             ["format", "file", "size", "max abs diff", "top-1 agree", "accuracy", "status"],
                             [[x.format, Path(x.path).name, fmt_bytes(x.size_bytes) if x.passed else "-",
                               f"{x.max_abs_diff:.1e}" if x.passed else "-",
                               f"{100 * x.agreement:.2f}%" if x.passed else "-",
-                              f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else "-",
+                              f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else
+                              "not measured" if x.passed else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
                             right={"size", "max abs diff", "top-1 agree", "accuracy"}))
         for x in results:

@@ -12,7 +12,7 @@ from torch import nn
 from vtk_vision.core.fastpath import fast_kernels
 from vtk_vision.core.preprocess import Preprocess
 
-__all__ = ["logits_of"]
+__all__ = ["logits_of", "random_images"]
 
 
 @torch.no_grad()
@@ -27,3 +27,9 @@ def logits_of(model: nn.Module, prep: Preprocess, images: torch.Tensor, batch_si
                               for i in range(0, len(images), batch_size)])
     finally:
         model.train(was_training)
+
+
+def random_images(shape: tuple[int, int, int], n: int = 256, seed: int = 0) -> torch.Tensor:
+    """Seeded random uint8 images (N, C, H, W): what a model with no dataset is checked on, the same every run."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)

@@ -96,6 +96,14 @@ class RunFolder:
             except FileExistsError:
                 n += 1
 
+    def discard(self) -> None:
+        """Remove a folder this process just created and could not finish (no run.json yet): a failed import
+        leaves nothing that could be taken for a run."""
+        import shutil
+
+        if not (self.path / RECORD).exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+
     @classmethod
     def find(cls, run: str | Path | None = None, runs_dir: str | Path | None = None) -> RunFolder:
         """RUN as a path, or as a name under the runs folder; none means the latest complete run."""
@@ -322,12 +330,20 @@ class Run:
     def classes(self) -> tuple[str, ...]:
         return self.record.data.classes
 
+    @property
+    def has_data(self) -> bool:
+        """False for weights imported without a dataset (runs/imported.py): nothing to score them on."""
+        return bool(self.record.data.name)
+
     def dataset(self, data_dir: str | Path | None = None):
         """The dataset this run trained on, checked against what run.json says of it: a record that names
         other data must not be scored on it."""
         from vtk_vision.data import load_dataset
 
         d = self.record.data
+        if not d.name:
+            raise RunError(f"{printable(self.path)} holds weights imported without a dataset; import them again "
+                           f"with --dataset NAME to measure accuracy")
         ds = load_dataset(d.name, data_dir)
         ours = (list(d.classes), "x".join(map(str, d.image_shape)))
         theirs = (list(ds.classes), "x".join(map(str, ds.shape)))

@@ -54,6 +54,6 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
         status = life(folder, record.status)
         out.append(RunSummary(
             path.name, path, status, record.model.name, record.data.name,
-            (record.accuracy or {}).get("test"), f"{len(record.history)}/{record.config.epochs}", age,
+            (record.accuracy or {}).get("test"), f"{len(record.history)}/{record.config.epochs}" if record.config.epochs else "-", age,
             status in ("interrupted", "died") and folder.has_checkpoint(), path.name == latest))
     return sorted(out, key=lambda r: r.age_s)
