@@ -21,6 +21,7 @@ import importlib.util
 import inspect
 import logging
 import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from torch import nn
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["Source", "is_external", "load_callable", "instantiate", "dry_run", "ModelSpecError"]
+__all__ = ["Source", "is_external", "load_callable", "instantiate", "dry_run", "describe_object", "ModelSpecError"]
 
 log = logging.getLogger("vtk")
 
@@ -190,7 +191,7 @@ def _accepts(fn: Callable) -> tuple[set[str], bool]:
 
 
 def instantiate(fn: Callable, label: str, num_classes: int, in_channels: int, input_size: int,
-                kwargs: dict[str, Any]) -> nn.Module:
+                kwargs: dict[str, Any], quiet: bool = False) -> nn.Module:
     """Call the class or factory with what it takes; log once what vtk could not pass."""
     names, any_kw = _accepts(fn)
     offered = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size}
@@ -200,7 +201,7 @@ def instantiate(fn: Callable, label: str, num_classes: int, in_channels: int, in
                              f"{', '.join(sorted(names)) or 'no arguments'}")
     passed = {k: v for k, v in offered.items() if k in names} | kwargs
     skipped = [k for k in ("num_classes", "in_channels") if k not in names and not any_kw]
-    if skipped:
+    if skipped and not quiet:
         log.warning("%s takes no %s; vtk checks that it fits %s instead", printable(label), " or ".join(skipped),
                     f"{in_channels}-channel input and {num_classes} classes")
     try:
@@ -236,3 +237,55 @@ def dry_run(model: nn.Module, label: str, shape: tuple[int, int, int], num_class
     if tuple(out.shape) != (2, num_classes):
         raise ModelSpecError(f"{printable(label)} gives outputs of shape {list(out.shape[1:])} per image for "
                              f"{num_classes} classes; make it take num_classes or give {num_classes} logits")
+
+
+
+_PREAMBLE = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n\n\n"
+
+
+def _class_source(cls: type) -> str | None:
+    """A class's own source, as Python can find it (a notebook cell, a script), after the imports such code
+    usually leans on; None when Python cannot find it."""
+    try:
+        return _PREAMBLE + textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return None
+
+
+def _same_tensors(a: nn.Module, b: nn.Module) -> bool:
+    return {k: tuple(v.shape) for k, v in a.state_dict().items()} == \
+        {k: tuple(v.shape) for k, v in b.state_dict().items()}
+
+
+def describe_object(model: nn.Module, shape: tuple[int, int, int], num_classes: int) -> tuple[Source, str | None]:
+    """Where an `nn.Module` object built in Python can be rebuilt from, and the source text to keep.
+
+    A class in an importable .py file is recorded as that file's spec. A class defined in `__main__` (a
+    notebook cell, the script being run) cannot be imported without running the whole script, so its own
+    source is kept instead, after the usual torch imports. Either counts only if building it again with
+    what vtk passes gives the same tensors (constructor arguments vtk cannot know would not); otherwise the
+    run keeps kind "object" and later steps need the object passed again."""
+    cls = type(model)
+    label, object_source = f"object:{cls.__qualname__}", Source("object", f"object:{cls.__qualname__}",
+                                                                cls.__qualname__)
+    if "." in cls.__qualname__:  # a class inside a function: nothing to import it by
+        return object_source, None
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None) if cls.__module__ != "__main__" else None
+    text = None if file else _class_source(cls)
+    if text is None and not (file and file.endswith(".py")):
+        return object_source, None
+    try:
+        if file:
+            spec = f"{Path(file).resolve()}:{cls.__name__}"
+            fn, source = load_callable(spec)
+        else:
+            module_name = f"vtk_user_model_{_digest(text.encode())[:16]}"
+            namespace = {"__name__": module_name}
+            exec(compile(text, f"<{label}>", "exec"), namespace)  # the user's own class, in their own process
+            fn, source = namespace[cls.__name__], Source("file", label, cls.__name__, "", _digest(text.encode()))
+        twin = instantiate(fn, label, num_classes, shape[0], shape[1], {}, quiet=True)
+        dry_run(twin, label, shape, num_classes)  # lazy layers take their shapes here
+    except Exception:  # any failure means the same thing: this class cannot be rebuilt from source
+        return object_source, None
+    return (source, text) if _same_tensors(model, twin) else (object_source, None)

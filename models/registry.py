@@ -9,6 +9,7 @@ input shape and class count from the model instead of asking the user twice.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -18,12 +19,14 @@ from pathlib import Path
 from torch import nn
 
 from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
-from vtk_vision.models.external import Source, dry_run, instantiate, is_external, load_callable
+from vtk_vision.models.external import Source, describe_object, dry_run, instantiate, is_external, load_callable
 from vtk_vision.models.torchvision_zoo import DEFAULT_CLASSES, DEFAULT_SHAPE
+
+log = logging.getLogger("vtk")
 
 MAX_INPUT_SIZE = 1024  # the same bound as TrainConfig's input_size (runs/config.py)
 
-__all__ = ["ModelInfo", "register_model", "create_model", "list_models", "model_spec",
+__all__ = ["ModelInfo", "register_model", "create_model", "adopt_model", "list_models", "model_spec",
            "min_input_size", "ModelSpec"]
 
 
@@ -129,6 +132,24 @@ def _create_external(name: str, input_size: int | None, source: Source | None, r
     model.vtk_info = ModelInfo(name, (channels, size, size), classes, spec.default_dataset,
                                {"input_size": size, "in_channels": channels, "num_classes": classes, **kwargs},
                                found.to_dict())
+    return model
+
+
+def adopt_model(model: nn.Module, shape: tuple[int, int, int], num_classes: int,
+                default_dataset: str = "fashion-mnist") -> nn.Module:
+    """Give an `nn.Module` object built in Python (vtk_vision.train) its ModelInfo, after one batch at `shape`.
+
+    `model.vtk_source_text` holds the class source to keep with the run when that is what rebuilds it."""
+    dry_run(model, f"object:{type(model).__qualname__}", shape, num_classes)  # also sizes lazy layers
+    source, text = describe_object(model, shape, num_classes)
+    model.vtk_info = ModelInfo(source.spec, shape, num_classes, default_dataset,
+                               {"input_size": shape[1], "in_channels": shape[0], "num_classes": num_classes},
+                               source.to_dict())
+    model.vtk_source_text = text
+    if source.kind == "object":
+        log.warning("%s cannot be rebuilt from source (it needs constructor arguments vtk does not know, or Python "
+                    "cannot find its code); export, bench, eval and predict of this run from a path need the model "
+                    "object passed again: vtk_vision.export(run_path, model=...)", source.spec)
     return model
 
 

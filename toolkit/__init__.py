@@ -8,3 +8,16 @@ the rest returns data and raises `vtk_vision.core.errors.VtkError`.
 """
 
 __version__ = "0.1.0"
+
+_API = ("train", "load", "export", "bench", "BenchReport")
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    """`vtk_vision.train` and friends (toolkit/api.py), imported on first use so that `import vtk_vision`
+    and `vtk --help` stay free of torch."""
+    if name in _API:
+        from vtk_vision import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'vtk_vision' has no attribute {name!r}")

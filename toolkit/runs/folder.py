@@ -267,10 +267,10 @@ class RunFolder:
         return self.check_inside(self.path / "tb")
 
     # ------------------------------------------------------------ a user model's source
-    def keep_source(self, origin: Path) -> str:
-        """Copy the model's source file into `model_source/`; its path relative to the run folder."""
-        copy = self.check_inside(self.path / SOURCE_DIR / _slug(Path(origin).name))
-        write_bytes(copy, Path(origin).read_bytes())
+    def keep_source(self, name: str, data: bytes) -> str:
+        """Write the model's source into `model_source/NAME`; its path relative to the run folder."""
+        copy = self.check_inside(self.path / SOURCE_DIR / _slug(name))
+        write_bytes(copy, data)
         return copy.relative_to(self.path).as_posix()
 
     def source_file(self, relative: str) -> Path:

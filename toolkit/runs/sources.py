@@ -28,13 +28,16 @@ __all__ = ["keep_model_source", "build_arguments"]
 log = logging.getLogger("vtk")
 
 
-def keep_model_source(folder: RunFolder, info: ModelInfo) -> ModelInfo:
-    """Copy the source of an external model into the run folder and trust the copy here; the zoo and
-    torchvision need nothing kept."""
+def keep_model_source(folder: RunFolder, info: ModelInfo, text: str | None = None) -> ModelInfo:
+    """Copy the source of an external model (or `text`, a class's own source from a notebook) into the run
+    folder and trust the copy here; the zoo and torchvision need nothing kept."""
     if not info.source or info.source.get("kind") not in ("file", "module"):
         return info
     source = Source.from_dict(info.source)
-    relative = folder.keep_source(Path(source.origin))
+    if text is not None:
+        relative = folder.keep_source(f"{source.attr}.py", text.encode())
+    else:
+        relative = folder.keep_source(Path(source.origin).name, Path(source.origin).read_bytes())
     copy = folder.path / relative
     if file_sha256(copy) != source.sha256:  # edited between the import and now: record what was copied
         log.warning("%s changed while the run started; the run keeps the version it copied", printable(source.origin))

@@ -53,7 +53,7 @@ class RunRecorder:
 
     @classmethod
     def _started(cls, folder, cfg, ds, model, prep, device, amp, distributed) -> RunRecorder:
-        model.vtk_info = keep_model_source(folder, model.vtk_info)  # a user model's .py travels with the run
+        model.vtk_info = keep_model_source(folder, model.vtk_info, getattr(model, "vtk_source_text", None))  # a user model's .py travels with the run
         record = RunRecord(status="running", created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), model=model.vtk_info,
                            data=DataRecord(ds.name, ds.source, tuple(ds.classes), tuple(ds.shape), prep.spec),
                            config=cfg, device=str(device), amp=str(amp).replace("torch.", ""),

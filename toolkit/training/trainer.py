@@ -22,7 +22,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vtk_vision.models import create_model, model_spec
+from vtk_vision.models import adopt_model, create_model, model_spec
 from vtk_vision.models.external import is_external
 from vtk_vision.training.augment import Augment
 from vtk_vision.runs.config import TrainConfig
@@ -158,8 +158,10 @@ def _prepare(cfg: TrainConfig, world: World, resume: RunFolder | None, given: nn
         device = torch.device("cuda", world.local_rank)
     ds = load_dataset(cfg.dataset, cfg.data_dir, cfg.download)
     torch.manual_seed(cfg.seed)  # model initialisation is part of the seeded run
-    if given is not None:
-        model = given  # a model object from Python (vtk_vision.train); api.py attached its ModelInfo
+    if given is not None:  # a model object from Python (vtk_vision.train): its shape and classes from the data
+        model = adopt_model(given, (ds.shape[0], *([cfg.input_size] * 2 if cfg.input_size else ds.shape[1:])),
+                            len(ds.classes), spec.default_dataset)
+        cfg = replace(cfg, model=model.vtk_info.name)
     elif is_external(cfg.model):  # a user's or torchvision's model: channels and size come from the data
         code = build_arguments(resume, resume.read().model, trust_code) if resume is not None else {}
         model = create_model(cfg.model, input_size=cfg.input_size or max(ds.shape[1:]), in_channels=ds.shape[0],

@@ -1,0 +1,113 @@
+"""vtk from Python, as in a notebook: the same doors as the command line, returning typed results.
+
+    import vtk_vision as vtk
+    run = vtk.train(MyNet(), dataset="fashion-mnist", epochs=3)   # or "mynet.py:MyNet", "lenet5"
+    onnx = vtk.export(run, "onnx")                                # [ExportResult]
+    report = vtk.bench(run, runtimes=["eager", "onnx"])           # BenchReport, .rows: [Row]
+
+Nothing here prints or draws: progress goes to an optional callback and
+warnings to the "vtk" logger; errors are `VtkError` with the CLI's one-line
+message. A run trained from an object whose class vtk could not keep the
+source of reloads from its path only with that object passed again
+(`model=`); a `Run` returned here holds its model and needs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from vtk_vision.core.errors import RunError
+from vtk_vision.runs.folder import Run, RunFolder, load_run
+
+__all__ = ["train", "load", "export", "bench", "BenchReport"]
+
+
+def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
+          data_dir: str | Path | None = None, on_epoch: Callable | None = None, **options: Any) -> Run:
+    """Train a zoo name, a spec (`mynet.py:MyNet`, `torchvision:resnet18`) or an `nn.Module` object; the Run.
+
+    `options` are TrainConfig fields (epochs, lr, batch_size, subset, device, ...); `on_epoch` gets each
+    epoch's EpochStats as it ends."""
+    from vtk_vision.runs.config import TrainConfig
+    from vtk_vision.training.trainer import Hooks, fit
+
+    given = model if isinstance(model, nn.Module) else None
+    name = f"object:{type(model).__qualname__}" if given is not None else model
+    cfg = TrainConfig(model=name, dataset=dataset, data_dir=str(data_dir) if data_dir else None,
+                      runs_dir=str(runs_dir) if runs_dir else None, **options)
+    result = fit(cfg, Hooks(on_epoch=on_epoch) if on_epoch else None, model=given)
+    if given is not None:  # the trained object itself: nothing to rebuild, whatever its source
+        return Run(result.folder, result.folder.read(), given.eval().cpu(), _preprocess(result.folder))
+    return load_run(result.folder.path)
+
+
+def _preprocess(folder: RunFolder):
+    from vtk_vision.core.preprocess import Preprocess
+
+    return Preprocess.from_spec(folder.read().data.preprocess).eval()
+
+
+def load(run: Run | str | Path | None = None, *, model: nn.Module | None = None, runs_dir: str | Path | None = None,
+         trust_code: bool = False) -> Run:
+    """A finished run (a Run, its folder, its name; None: the latest). `model` is the object a run trained
+    from an object needs passed again; its weights are loaded from the run."""
+    if isinstance(run, Run):
+        return run
+    if model is None:
+        return load_run(run, runs_dir, trust_code)
+    folder = RunFolder.find(run, runs_dir)
+    record = folder.read()
+    try:
+        model.load_state_dict(folder.load_weights())
+    except RuntimeError as e:
+        raise RunError(f"the model passed does not fit {folder.path.name}'s weights ({str(e).splitlines()[0]})") \
+            from None
+    return Run(folder, record, model.eval().cpu(), _preprocess(folder))
+
+
+def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "onnx", *,
+           model: nn.Module | None = None, out_dir: str | Path | None = None, data_dir: str | Path | None = None,
+           trust_code: bool = False, **options: Any) -> list:
+    """Export a run in each format, each checked against eager PyTorch; the ExportResults (export.json rows).
+
+    `options` are ExportOptions fields (precision, dynamic_batch, bake_preprocess, opset, ...)."""
+    from vtk_vision.exporters import ExportOptions, export_run
+
+    r = load(run, model=model, trust_code=trust_code)
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    _, results = export_run(r, formats, Path(out_dir) if out_dir else None, ExportOptions(**options),
+                            str(data_dir) if data_dir else None)
+    return results
+
+
+@dataclass
+class BenchReport:
+    """`vtk bench`'s report: one Row per runtime x precision x provider x batch, and how it was measured."""
+
+    rows: list
+    environment: dict
+    report: dict = field(repr=False)   # the whole report, as bench.json holds it
+
+    def ok(self) -> list:
+        return [r for r in self.rows if r.status == "ok"]
+
+
+def bench(run: Run | str | Path | None = None, *, model: nn.Module | None = None,
+          data_dir: str | Path | None = None, progress: Callable[[str], None] | None = None,
+          save: bool = False, **options: Any) -> BenchReport:
+    """Accuracy and latency of a run per runtime, provider and batch size; `options` are BenchOptions fields
+    (runtimes, providers, batch_sizes, threads, precisions, min_s, ...). `save` writes RUN/bench.json."""
+    from vtk_vision.bench.report import write_outputs
+    from vtk_vision.bench.run import BenchOptions, Row, bench_run
+
+    r = load(run, model=model, trust_code=options.get("trust_code", False))
+    opts = BenchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=progress or (lambda m: None))
+    if save:
+        write_outputs(report, r.folder.output("bench.json"))
+    return BenchReport([Row(**row) for row in report["rows"]], report["environment"], report)
