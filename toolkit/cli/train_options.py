@@ -6,6 +6,7 @@ needs no per-option code and a new option is one line here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,27 @@ class _ClassWeights(click.ParamType):
 
     def convert(self, value, param, ctx):
         return value if isinstance(value, dict) else parse_class_weights(value)
+
+
+def parse_model_args(text: str) -> dict[str, Any]:
+    """'width=16,act="gelu"' -> {"width": 16, "act": "gelu"}: each value read as JSON, else kept as text."""
+    out: dict[str, Any] = {}
+    for part in filter(None, text.split(",")):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise click.BadParameter(f"{part!r} is not NAME=VALUE (e.g. width=16)")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            out[key.strip()] = value
+    return out
+
+
+class _ModelArgs(click.ParamType):
+    name = "NAME=VALUE,..."
+
+    def convert(self, value, param, ctx):
+        return value if isinstance(value, dict) else parse_model_args(value)
 
 
 @dataclass(frozen=True)
@@ -102,6 +124,8 @@ TRAIN_OPTIONS: list[TrainOption] = [
                 model_arg=True),
     TrainOption("--depth", "depth", click.IntRange(1, 5), "Layers (deep_mlp).", model_arg=True),
     TrainOption("--bn/--no-bn", "bn", bool, "BatchNorm (dnn, lenet5).", model_arg=True),
+    TrainOption("--model-arg", "model_arg", _ModelArgs(), "Keyword arguments for a FILE.py:NAME or torchvision "
+                "model, e.g. width=16,dropout=0.1 (values read as JSON).", model_arg=True),
 ]
 
 
@@ -112,7 +136,9 @@ def to_config_kwargs(values: dict[str, Any]) -> dict[str, Any]:
     for name, value in values.items():
         if value is None:
             continue
-        if by_field[name].model_arg:
+        if name == "model_arg":  # a dict of the model's own keyword arguments
+            kwargs["model_args"].update(value)
+        elif by_field[name].model_arg:
             kwargs["model_args"][name] = value
         else:
             kwargs[name] = value

@@ -1,0 +1,200 @@
+"""A user's own model (a file this test writes, not the zoo), torchvision by name, and weights from elsewhere."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+from safetensors.torch import save_file
+
+from vtk_vision.cli import cli
+
+NET = '''
+import torch
+from torch import nn
+
+
+class PlainNet(nn.Module):
+    """Not in the zoo: written by the test."""
+
+    def __init__(self, num_classes=10, in_channels=1, width=6):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(4)
+        self.head = nn.Linear(width * 16, num_classes)
+
+    def forward(self, x):
+        return self.head(self.pool(torch.relu(self.conv(x))).flatten(1))
+
+
+def plain(num_classes):
+    return PlainNet(num_classes=num_classes)
+'''
+
+FAST_BENCH = ["--min-s", "0.01", "--min-iters", "3", "--warmup-s", "0", "--batch-sizes", "1,8"]
+
+
+def vtk(env: dict, *args: str):
+    return CliRunner(env=env).invoke(cli, list(args), obj={})
+
+
+@pytest.fixture(scope="module")
+def user_run(shared_data, tmp_path_factory):
+    """PlainNet trained for one epoch on 5% of Fashion-MNIST through `vtk train nets/plain.py:PlainNet`."""
+    base = tmp_path_factory.mktemp("user-model")
+    (base / "nets").mkdir()
+    (base / "nets" / "plain.py").write_text(NET)
+    env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(base / "runs")}
+    res = vtk(env, "train", str(base / "nets" / "plain.py") + ":PlainNet", "--subset", "0.05", "--epochs", "1",
+              "--device", "cpu", "--model-arg", "width=5")
+    assert res.exit_code == 0, res.output
+    run = base / "runs" / (base / "runs" / "latest").read_text().strip()
+    return base, env, run
+
+
+def test_user_model_trains_exports_and_benches(user_run):
+    base, env, run = user_run
+    record = json.loads((run / "run.json").read_text())
+    assert record["model"]["source"]["kind"] == "file" and record["model"]["kwargs"]["width"] == 5
+    assert (run / "model_source" / "plain.py").read_text() == NET
+    res = vtk(env, "export", str(run), "--format", "all")
+    assert res.exit_code == 0, res.output
+    exports = json.loads((run / "exports" / "export.json").read_text())["artifacts"]
+    assert {a["format"] for a in exports.values() if a["passed"]} == {"onnx", "torchscript", "pt2"}
+    assert all(a["accuracy"] == pytest.approx(record["accuracy"]["test"]) for a in exports.values())
+    res = vtk(env, "bench", str(run), "--runtime", "eager,onnx", *FAST_BENCH)
+    assert res.exit_code == 0, res.output
+    rows = json.loads((run / "bench.json").read_text())["rows"]
+    assert {(r["runtime"], r["batch"]) for r in rows if r["status"] == "ok"} == {(r, b) for r in ("eager", "onnx")
+                                                                               for b in (1, 8)}
+
+
+def test_run_rebuilds_from_its_copy_after_the_original_moved_or_changed(user_run, caplog):
+    base, env, run = user_run
+    original = base / "nets" / "plain.py"
+    original.write_text(NET.replace("width * 16", "width * 16 + 0"))  # changed, same tensors
+    res = vtk(env, "eval", str(run))
+    assert res.exit_code == 0, res.output
+    assert any("changed since" in r.getMessage() and "model_source/plain.py" in r.getMessage()
+               for r in caplog.records)
+    original.rename(base / "nets" / "moved.py")
+    try:
+        res = vtk(env, "eval", str(run), "--json")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output)["accuracy"] == pytest.approx(json.loads(
+            (run / "run.json").read_text())["accuracy"]["test"])
+    finally:
+        (base / "nets" / "moved.py").rename(original)
+        original.write_text(NET)
+
+
+def test_a_run_from_someone_else_runs_its_source_only_with_trust_code(user_run, tmp_path):
+    base, env, run = user_run
+    theirs = env | {"VTK_STATE_DIR": str(tmp_path / "another-user")}  # nothing trusted there
+    res = vtk(theirs, "eval", str(run))
+    assert res.exit_code == 1
+    assert "model source" in res.output and "--trust-code" in res.output and "Traceback" not in res.output
+    assert vtk(theirs, "eval", str(run), "--trust-code").exit_code == 0
+    tampered = tmp_path / "tampered"
+    shutil.copytree(run, tampered)
+    (tampered / "model_source" / "plain.py").write_text(NET + "\nprint('pwned')\n")
+    res = vtk(env, "eval", str(tampered))  # even this user's vtk never made this file
+    assert res.exit_code == 1 and "pwned" not in res.output and "--trust-code" in res.output
+
+
+def test_torchvision_resnet18_has_torchvisions_parameter_count():
+    res = CliRunner().invoke(cli, ["summary", "torchvision:resnet18", "--json", "--depth", "1"], obj={})
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output)[0]
+    assert info["params"] == 11_689_512 and info["input_shape"] == [3, 224, 224]
+
+
+def test_torchvision_model_takes_grey_images_and_the_datasets_classes():
+    from vtk_vision.models import create_model
+
+    model = create_model("torchvision:resnet18", input_size=28, in_channels=1, num_classes=10).eval()
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert model.vtk_info.source["kind"] == "torchvision"
+
+
+@pytest.fixture
+def weights(tmp_path):
+    import importlib.util
+
+    (tmp_path / "plain.py").write_text(NET)
+    spec = importlib.util.spec_from_file_location("plain_for_weights", tmp_path / "plain.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # so that torch.save can pickle the whole model below
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    net = module.PlainNet()
+    save_file(net.state_dict(), tmp_path / "plain.safetensors")
+    torch.save({"state_dict": net.state_dict()}, tmp_path / "plain.pth")
+    torch.save(module.PlainNet(num_classes=7).state_dict(), tmp_path / "seven.pt")
+    torch.save(net, tmp_path / "pickled-model.pt")  # a whole pickled object: needs the unrestricted unpickler
+    return tmp_path
+
+
+def test_weights_from_elsewhere_export_with_and_without_data(weights, shared_data, tmp_path):
+    env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(tmp_path / "runs")}
+    spec = f"{weights / 'plain.py'}:PlainNet"
+    res = vtk(env, "export", "--model", spec, "--weights", str(weights / "plain.safetensors"),
+              "--dataset", "fashion-mnist", "--json")
+    assert res.exit_code == 0, res.output
+    [onnx] = json.loads(res.output[res.output.index("["):])
+    assert onnx["passed"] and 0 <= onnx["accuracy"] <= 1
+    res = vtk(env, "export", "--model", spec, "--weights", str(weights / "plain.pth"), "--format", "pt2")
+    assert res.exit_code == 0, res.output
+    assert "not measured" in res.output and "random inputs" in res.output
+    run = next(p for p in (tmp_path / "runs").iterdir() if p.name.startswith("PlainNet-weights"))
+    [pt2] = json.loads((run / "exports" / "export.json").read_text())["artifacts"].values()
+    assert pt2["passed"] and pt2["accuracy"] is None and pt2["eager_accuracy"] is None
+    assert json.loads((run / "run.json").read_text())["status"] == "imported"
+
+
+def _one_line_refusal(res, *needles: str) -> None:
+    assert res.exit_code != 0, res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
+    for needle in needles:
+        assert needle in res.output, res.output
+
+
+BAD_FILES = {
+    "no such NAME": ("PlainNet = None\nclass Other(__import__('torch').nn.Module):\n    pass\n", "Missing",
+                     ["has no 'Missing'", "Other"]),
+    "not a module or factory": ("NUMBER = 3\n", "NUMBER", ["is a int, not an nn.Module class or a function"]),
+    "factory that raises": ("def broken(num_classes):\n    raise ValueError('no such width')\n", "broken",
+                            ["broken(num_classes=10) raised ValueError: no such width"]),
+    "syntax error": ("def broken(:\n    pass\n", "broken", ["line 1: SyntaxError"]),
+    "several inputs": (NET + "\nclass TwoInputs(PlainNet):\n    def forward(self, x, mask):\n        return x\n",
+                       "TwoInputs", ["forward takes 2 inputs (x, mask)"]),
+    "fails at the data's shape": ("from torch import nn\ndef flat(num_classes):\n    return nn.Sequential("
+                                  "nn.Flatten(), nn.Linear(1024, num_classes))\n", "flat",
+                                  ["fails on a 1x28x28 input", "RuntimeError"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FILES))
+def test_bad_model_files_are_refused_in_one_line_before_any_run_folder(case, tmp_path, shared_data):
+    text, name, needles = BAD_FILES[case]
+    (tmp_path / "bad.py").write_text(text)
+    env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(tmp_path / "runs")}
+    _one_line_refusal(vtk(env, "train", f"{tmp_path / 'bad.py'}:{name}", "--subset", "0.01", "--epochs", "1"),
+                      *needles)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("file, needles", [
+    ("seven.pt", ["tensor 'head.weight' is [7, 96] in the file but [10, 96]"]),
+    ("pickled-model.pt", ["needs an unrestricted unpickler", "PlainNet", "state_dict"]),
+])
+def test_bad_weights_are_refused_in_one_line_and_leave_no_folder(weights, tmp_path, file, needles):
+    env = {"VTK_RUNS_DIR": str(tmp_path / "runs")}
+    res = vtk(env, "export", "--model", f"{weights / 'plain.py'}:PlainNet", "--weights", str(weights / file))
+    _one_line_refusal(res, *needles)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
