@@ -30,10 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from vtk_vision.core.errors import VtkError
+from vtk_vision.core.errors import UnknownNameError, VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["Source", "is_external", "load_callable", "instantiate", "dry_run", "describe_object", "ModelSpecError"]
+__all__ = ["Source", "is_external", "check_spec", "load_callable", "instantiate", "dry_run", "describe_object", "ModelSpecError"]
 
 log = logging.getLogger("vtk")
 
@@ -94,6 +94,10 @@ def _exec_file(path: Path, module_name: str, package: str = "") -> Any:
     except SyntaxError as e:
         sys.modules.pop(module_name, None)
         raise ModelSpecError(f"{printable(path)} line {e.lineno}: SyntaxError: {e.msg}; fix the file") from None
+    except ModuleNotFoundError as e:
+        sys.modules.pop(module_name, None)
+        raise ModelSpecError(f"{printable(path)} imports {printable(e.name)!r}, which is not importable here; "
+                             f"install it or add its folder to PYTHONPATH") from None
     except Exception as e:
         sys.modules.pop(module_name, None)
         raise ModelSpecError(f"{printable(path)} failed while vtk imported it ({type(e).__name__}: "
@@ -145,6 +149,19 @@ def _from_module(where: str, attr: str, spec: str, run_copy: Path | None, packag
     origin = Path(file).resolve()
     return module, Source("module", spec, attr, str(origin), _digest(origin.read_bytes()),
                           module.__package__ or "")
+
+
+def check_spec(spec: str) -> None:
+    """What can be refused without running any of the spec's code: its form, a torchvision name, a missing
+    file. Called before the data loads, so these mistakes cost nothing."""
+    where, attr = _split(spec)
+    if where == "torchvision":
+        from vtk_vision.models.torchvision_zoo import names
+
+        if attr not in names():
+            raise UnknownNameError("torchvision model", attr, names())
+    elif where.endswith(".py") and not Path(where).expanduser().is_file():
+        raise ModelSpecError(f"model file {printable(where)} does not exist; give FILE.py:NAME with a path from here")
 
 
 def load_callable(spec: str, run_copy: Path | None = None, package: str = "") -> tuple[Callable[..., nn.Module],

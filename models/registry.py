@@ -19,7 +19,7 @@ from pathlib import Path
 from torch import nn
 
 from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
-from vtk_vision.models.external import Source, describe_object, dry_run, instantiate, is_external, load_callable
+from vtk_vision.models.external import Source, check_spec, describe_object, dry_run, instantiate, is_external, load_callable
 from vtk_vision.models.torchvision_zoo import DEFAULT_CLASSES, DEFAULT_SHAPE
 
 log = logging.getLogger("vtk")
@@ -109,6 +109,7 @@ def min_input_size(name: str, limit: int = 512) -> int:
 
 
 def _external_spec(name: str) -> ModelSpec:
+    check_spec(name)
     torchvision = name.startswith("torchvision:")
     channels, size, dataset = (*DEFAULT_SHAPE[:2], "cifar10") if torchvision else (1, 28, "fashion-mnist")
     return ModelSpec(name, lambda **kw: create_model(name, **kw), channels, size, dataset,
