@@ -5,9 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import Bounded, LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option
+from vtk_vision.cli.options import (
+    Bounded,
+    LazyChoice,
+    data_dir_option,
+    json_flag,
+    run_argument,
+    runs_dir_option,
+    table_width,
+    wide_flag,
+)
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
 from vtk_vision.runs.config import Limit
@@ -44,14 +52,20 @@ def _formats():
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: RUN/exports).")
 @json_flag
+@wide_flag
 @runs_dir_option
 @data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
            bake_preprocess: bool, precision: str, calibration_size: int | None, calibration_method: str | None,
-           max_accuracy_drop: float, out_dir: Path | None, as_json: bool, runs_dir: Path | None,
+           max_accuracy_drop: float, out_dir: Path | None, as_json: bool, wide: bool, runs_dir: Path | None,
            data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split."""
-    from vtk_vision.exporters import ExportOptions, artifact_formats, check_precision, export_run
+    from vtk_vision.exporters import (
+        ExportOptions,
+        artifact_formats,
+        check_precision,
+        export_run,
+    )
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 
@@ -85,7 +99,8 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{100 * x.agreement:.2f}%" if x.passed else "-",
                               f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
-                            right={"size", "max abs diff", "top-1 agree", "accuracy"}))
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"}, optional=("size", "file"),
+                            width=table_width(wide)))
         for x in results:
             if x.passed and x.accuracy_delta is not None:
                 worst = x.worst_class
