@@ -167,11 +167,12 @@ def test_show_says_the_full_path(tmp_path, monkeypatch):
     assert res.exit_code == 0 and f"wrote {tmp_path.resolve() / 'grid.png'}" in res.output
 
 
-def test_sweep_names_the_real_latest_pointer(tmp_path, monkeypatch, shared_data):
+def test_sweep_fits_80_columns_and_names_the_real_latest_pointer(terminal80, tmp_path, monkeypatch, shared_data):
     monkeypatch.chdir(tmp_path)
     res = _vtk("sweep", "lenet5", "--runs-dir", "d", "--subset", "0.02", "--epochs", "1", "--lr", "0.01,0.02",
                "--device", "cpu", data=shared_data)
     assert res.exit_code == 0, res.output
+    _fits(res.output)
     latest = re.search(r"\((\S+) now points to it\)", res.output).group(1)
     assert latest == str(tmp_path.resolve() / "d" / "latest") and Path(latest).is_file()
 

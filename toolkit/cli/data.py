@@ -23,12 +23,25 @@ def datasets(data_dir: Path | None, as_json: bool, wide: bool) -> None:
     """Each dataset: where it was found, whether it is decoded yet, split sizes, classes. Lists without
     decoding or unpacking anything (sizes not in a file header show as "-" until the first use)."""
     from vtk_vision.data.catalog import survey
-    from vtk_vision.present.tables import table
 
     rows = survey(data_dir)
     if as_json:
         return emit_json(rows)
     found = [r for r in rows if r["source"]]
+    if found:
+        _print_found(found, wide)
+    for r in rows:
+        if r.get("error"):
+            console.print(r["error"] if not r["source"] else f"{r['name']}: {r['error']}")
+    if len(found) < len(rows):
+        console.print("to get one: `vtk train` / `vtk show` with --download, or --data-dir / VTK_DATA_DIR")
+    if any(not r["decoded"] for r in found):
+        console.print('"not yet": decoded (and unpacked, for a tarball) on first use, then cached')
+
+
+def _print_found(found: list[dict], wide: bool) -> None:
+    from vtk_vision.present.tables import table
+
     console.print(table(None, ["dataset", "found at", "decoded", "train", "test", "shape", "classes"],
                         [[r["name"], r["source"], "yes" if r["decoded"] else "not yet", _count(r["train"]),
                           _count(r["test"]), "x".join(map(str, r["shape"])) if r["shape"] else "-",
@@ -36,11 +49,6 @@ def datasets(data_dir: Path | None, as_json: bool, wide: bool) -> None:
                          for r in found],
                         right={"train", "test"}, optional=("classes", "shape", "test", "train"),
                         width=table_width(wide)))
-    for r in rows:
-        if r.get("error"):
-            console.print(f"{r['name']}: {'not found: ' if not r['source'] else ''}{r['error']}")
-    if any(not r["decoded"] for r in found):
-        console.print('"not yet": decoded (and unpacked, for a tarball) on first use, then cached')
 
 
 def _count(n: int | None) -> str:

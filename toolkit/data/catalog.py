@@ -31,6 +31,8 @@ def survey(data_dir: str | Path | None = None) -> list[dict]:
             shape = grey.get("shape")
             rows[name] = grey | {"name": name, "shape": shape and [3, *shape[1:]],
                                  "mean": grey.get("mean") and grey["mean"] * 3, "std": grey.get("std") and grey["std"] * 3}
+            if grey.get("error"):
+                rows[name]["error"] = f"{name} is {entry.rgb_of} in three channels: {grey['error']}"
             continue
         rows[name] = _row(entry, root)
     return list(rows.values())
