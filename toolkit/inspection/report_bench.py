@@ -47,31 +47,38 @@ def _value(key: str, value: object) -> object:
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
-def _columns(rows: list[dict]) -> tuple[list[str], list[tuple[str, str | None]]]:
-    """Headers, and for each a (kind, key): ("row", key), ("latency", key) or ("memory", key)."""
-    spec: list[tuple[str, str, str | None]] = [("runtime", "runtime", None), ("status", "status", None)]
-    seen = {"runtime", "status"}
+Spec = list[tuple[str, str, str | None]]  # (header, kind, key): kind "row", "latency", "dict" or a cell
+_MAIN_LATENCY = ("n", "p50", "p90", "p99", "cv", "spread")  # the rest (mean, std, ...) goes to the details
 
-    def add(header: str, kind: str, key: str) -> None:
-        if header not in seen and any(_lookup(r, kind, key) is not None for r in rows):
-            seen.add(header)
+
+def _columns(rows: list[dict]) -> tuple[Spec, Spec]:
+    """The main table's columns (who, status, accuracy, the latency percentiles, throughput), and the details
+    table's (every other field some row has), each only where some row has a value."""
+    main: Spec = [("runtime", "runtime", None), ("status", "status", None)]
+    details: Spec = [("runtime", "runtime", None), ("provider", "row", "provider"), ("batch", "row", "batch")]
+    seen = {id(main): {"runtime", "status"}, id(details): {"runtime", "provider", "batch"}}
+
+    def add(spec: Spec, header: str, kind: str, key: str) -> None:
+        if header not in seen[id(spec)] and any(_lookup(r, kind, key) is not None for r in rows):
+            seen[id(spec)].add(header)
             spec.append((header, kind, key))
 
     for key, header in _NAMED.items():
-        add(header, "row", key)
+        add(main, header, "row", key)
     for r in rows:
         for key in (r.get("latency_ms") or {}) if isinstance(r.get("latency_ms"), dict) else ():
-            add("samples" if key == "n" else key if key in ("cv", "spread") else f"{key} ms", "latency", key)
+            add(main if key in _MAIN_LATENCY else details,
+                "samples" if key == "n" else key if key in ("cv", "spread") else f"{key} ms", "latency", key)
     for r in rows:
         for key, value in r.items():
             if key in _FOLDED or key in _SKIPPED or key in _NAMED:
                 continue
             if isinstance(value, dict):
                 for sub in value:
-                    add(f"{key} {sub}", "dict", f"{key}.{sub}")
+                    add(details, f"{key} {sub}", "dict", f"{key}.{sub}")
             else:
-                add(key.replace("_", " "), "row", key)
-    return [h for h, _, _ in spec], [(k, key) for _, k, key in spec]
+                add(details, key.replace("_", " "), "row", key)
+    return main, details
 
 
 def _lookup(row: dict, kind: str, key: str | None) -> object:
@@ -108,12 +115,19 @@ def bench_section(report: dict, where: str) -> str:
     rows = [r for r in report.get("rows") or [] if isinstance(r, dict)]
     if not rows:
         return f'<p class="missing">{html.esc(where)} holds no rows</p>'
-    headers, spec = _columns(rows)
-    body = [[_value(key or kind, _lookup(r, kind, key)) for kind, key in spec] for r in rows]
+    main, details = _columns(rows)
     classes = ["bad" if r.get("status") not in ("ok", None) else "unstable" if r.get("unstable") else ""
                for r in rows]
+    images = report.get("test_images")
     caption = (f"{where}: {report.get('dataset', '?')} test split, "
-               f"{report.get('test_images', '?')} images; times: {report.get('time_includes', 'not recorded')}")
+               f"{f'{images:,}' if isinstance(images, int) else '?'} images; "
+               f"times: {report.get('time_includes', 'not recorded')}")
     ok = any(r.get("status") == "ok" for r in rows)
-    return (f'<p class="sub">{html.esc(caption)}</p>' + html.table(headers, body, classes)
+    more = ("<h3>details per row</h3>" + _table(rows, details, classes)) if len(details) > 3 else ""
+    return (f'<p class="sub">{html.esc(caption)}</p>' + _table(rows, main, classes) + more
             + (_plot(report) if ok else ""))
+
+
+def _table(rows: list[dict], spec: Spec, classes: list[str]) -> str:
+    body = [[_value(key or kind, _lookup(r, kind, key)) for _, kind, key in spec] for r in rows]
+    return html.table([header for header, _, _ in spec], body, classes)
