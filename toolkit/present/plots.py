@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.ticker import MaxNLocator
 from vtk_vision.core.atomic import save_with
 from vtk_vision.core.text import printable
 
@@ -74,6 +75,10 @@ def curves(history: list[dict], path: str | Path, best_epoch: int | None = None)
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best (epoch {best_epoch})")
         ax.set_xlabel("epoch")
+        if len(epochs) <= 15:  # epochs are whole: one tick each, never 0.96 ... 1.04 around a single epoch
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
