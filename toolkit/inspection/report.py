@@ -2,7 +2,7 @@
 
     vtk report runs/lenet5-fashion-mnist-1      # -> runs/lenet5-fashion-mnist-1/report.html
 
-It reads, never computes: the summary and curves come from training, the
+It reads, never measures: the summary and curves come from run.json, the
 confusion matrix and the gallery of wrong answers from `vtk eval`, the parity
 table from `vtk export`, latency and throughput from `vtk bench`. A part whose
 command has not run yet says which command makes it, so the page never shows
