@@ -15,6 +15,8 @@ SHARED_DATA = Path(os.environ.get("VTK_SHARED_DATA", ROOT.parent / "shared" / "d
 def pytest_addoption(parser):
     parser.addoption("--benchmarks", action="store_true",
                      help="run the opt-in pytest-benchmark tests in tests/benchmarks")
+    parser.addoption("--browser", action="store_true",
+                     help="run the opt-in tests that open vtk's HTML report in headless Chromium")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -53,7 +55,6 @@ def trained_run(shared_data, tmp_path_factory) -> Path:
     """One LeNet-5 run (5% of Fashion-MNIST, one epoch), trained once through the CLI and shared by the
     export and bench tests. Tests that damage a run copy it first."""
     from click.testing import CliRunner
-
     from vtk_vision.cli import cli
 
     runs = tmp_path_factory.mktemp("shared-runs")

@@ -7,8 +7,17 @@ from pathlib import Path
 import click
 
 from vtk_vision.cli.app import cli, console, emit_json, stderr
-from vtk_vision.cli.options import (Bounded, LazyChoice, data_dir_option, json_flag, run_argument, runs_dir_option,
-                                    trust_code_option)
+from vtk_vision.cli.options import (
+    Bounded,
+    LazyChoice,
+    data_dir_option,
+    json_flag,
+    run_argument,
+    runs_dir_option,
+    table_width,
+    trust_code_option,
+    wide_flag,
+)
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
 from vtk_vision.runs.config import LIMITS, Limit
@@ -73,13 +82,14 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
               help="With --weights and no --dataset: the model's outputs.")
 @json_flag
 @trust_code_option
+@wide_flag
 @runs_dir_option
 @data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
            bake_preprocess: bool, precision: str, calibration_size: int | None, calibration_method: str | None,
            max_accuracy_drop: float, out_dir: Path | None, model_spec: str | None, weights: Path | None,
            dataset: str | None, input_size: int | None, channels: int | None, num_classes: int | None,
-           as_json: bool, trust_code: bool, runs_dir: Path | None, data_dir: Path | None) -> None:
+           as_json: bool, trust_code: bool, wide: bool, runs_dir: Path | None, data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split.
 
     \b
@@ -123,7 +133,8 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else
                               "not measured" if x.passed else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
-                            right={"size", "max abs diff", "top-1 agree", "accuracy"}))
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"}, optional=("size", "file"),
+                            width=table_width(wide)))
         for x in results:
             if x.passed and x.accuracy_delta is not None:
                 worst = x.worst_class

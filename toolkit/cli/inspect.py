@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import data_dir_option, json_flag, run_argument, runs_dir_option, trust_code_option
+from vtk_vision.cli.options import (
+    data_dir_option,
+    json_flag,
+    run_argument,
+    runs_dir_option,
+    trust_code_option,
+)
 
 
 @cli.command("eval")
@@ -48,7 +53,12 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, trust_code: bool
 def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, trust_code: bool, runs_dir: Path | None,
             data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest); draw them to a PNG."""
-    from vtk_vision.inspection.predict import MAX_IMAGES, predict as predict_, split_run_and_images
+    from vtk_vision.inspection.predict import (
+        MAX_IMAGES,
+        split_run_and_images,
+        training_brightness,
+    )
+    from vtk_vision.inspection.predict import predict as predict_
     from vtk_vision.runs.folder import load_run
 
     if len(args) > MAX_IMAGES + 1:
@@ -60,4 +70,11 @@ def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, trust_co
     for row in rows:
         truth = "" if row["true"] is None else f"  (true: {row['true']})"
         console.print(f"{row['image']}: {row['predicted']} {100 * row['confidence']:.1f}%{truth}")
+    unlike = [row for row in rows if row["unlike_training"]]
+    if unlike:  # one line, however many images: the training data is the same for all
+        trained = training_brightness(r)
+        names = ", ".join(row["image"] for row in unlike[:3]) + (" ..." if len(unlike) > 3 else "")
+        console.print(f"hint: {names}: mean brightness {unlike[0]['brightness']:.2f}, but the training images' is "
+                      f"{trained:.2f} ({'dark' if trained < 0.5 else 'light'} backgrounds); expect unreliable answers")
     console.print(f"wrote {target}")
+

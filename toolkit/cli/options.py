@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
 from vtk_vision.runs.config import Limit
 
 
@@ -41,7 +40,18 @@ class LazyChoice(click.Choice):
     def choices(self):
         return (*self._names(), *self._extra)
 
-__all__ = ["trust_code_option", "runs_dir_option", "data_dir_option", "download_option", "json_flag", "run_argument", "LazyChoice", "Bounded"]
+__all__ = [
+    "Bounded",
+    "LazyChoice",
+    "data_dir_option",
+    "download_option",
+    "json_flag",
+    "run_argument",
+    "runs_dir_option",
+    "table_width",
+    "trust_code_option",
+    "wide_flag",
+]
 
 runs_dir_option = click.option(
     "--runs-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -56,3 +66,15 @@ run_argument = click.argument("run", required=False)
 trust_code_option = click.option(
     "--trust-code", is_flag=True, help="Run code from a run folder or artifact this machine's vtk did not write "
     "(a user model's source copy, a TorchScript file): only for files from a source you trust.")
+
+
+wide_flag = click.option("--wide", is_flag=True,
+                         help="Every column, however narrow the terminal (by default a narrow one leaves some out).")
+
+
+def table_width(wide: bool) -> int | None:
+    """The width a table must fit (`present.tables.table`'s `width`): the terminal's, or None (every column,
+    folded where needed) with --wide or when stdout is not a terminal, where nothing may be left out."""
+    from vtk_vision.cli.app import console
+
+    return None if wide or not console.is_terminal else console.width

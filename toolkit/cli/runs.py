@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import json_flag, runs_dir_option
+from vtk_vision.cli.options import json_flag, runs_dir_option, table_width, wide_flag
 
 
 def _age(seconds: float) -> str:
@@ -18,8 +17,9 @@ def _age(seconds: float) -> str:
 
 @cli.command()
 @json_flag
+@wide_flag
 @runs_dir_option
-def runs(as_json: bool, runs_dir: Path | None) -> None:
+def runs(as_json: bool, wide: bool, runs_dir: Path | None) -> None:
     """List the runs under the runs folder, newest first: status (a "running" run whose process is gone
     is "died"), test accuracy, epochs, age, and whether `vtk train --resume RUN` can continue it."""
     from vtk_vision.core.paths import runs_root
@@ -38,7 +38,7 @@ def runs(as_json: bool, runs_dir: Path | None) -> None:
                         [[("* " if r.latest else "") + r.name, r.status,
                           f"{100 * r.test_accuracy:.2f}%" if r.test_accuracy is not None else "-",
                           r.epochs, _age(r.age_s), "yes" if r.resumable else "-"] for r in found],
-                        right={"test acc", "epochs", "age"}))
+                        right={"test acc", "epochs", "age"}, optional=("age", "epochs"), width=table_width(wide)))
     for r in found:
         if r.problem:
             console.print(f"{r.name}: {r.problem}")

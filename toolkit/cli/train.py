@@ -200,7 +200,7 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
                           row.record.best_epoch, row.folder.path.name] if row.finished else
                          ["", *[row.values[k] for k in result.options], "-", "-", "-", f"failed: {row.error}"]
                          for row in result.rows]))
-    best = result.best.folder.path
+    best = result.best.folder.path.resolve()  # the real folder, whatever --runs-dir said
     failed = sum(not row.finished for row in result.rows)
     console.print(f"best: {best} ({best.parent / 'latest'} now points to it)"
                   + (f"; {failed} of {len(result.rows)} combinations failed, their reasons are in the table"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 from rich.text import Text
-
 from vtk_vision.cli.app import cli, console, emit_json
-from vtk_vision.cli.options import Bounded, json_flag
+from vtk_vision.cli.options import Bounded, json_flag, table_width, wide_flag
 from vtk_vision.runs.config import LIMITS
 
 
@@ -41,9 +40,11 @@ def models(as_json: bool) -> None:
 @click.option("--num-classes", type=click.IntRange(1, 100_000), default=None,
               help="Outputs (default: 10, and 1000 for torchvision).")
 @json_flag
+@wide_flag
 def summary(model: str, input_sizes: tuple[int, ...], depth: int, channels: int | None, num_classes: int | None,
-            as_json: bool) -> None:
-    """torchinfo table of MODEL for each input size, then one comparison line per size.
+            as_json: bool, wide: bool) -> None:
+    """torchinfo table of MODEL for each input size, then one comparison line per size. A terminal
+    narrower than torchinfo's table (116 columns) gets it without the mult-adds column (--wide: all).
 
     MODEL is a zoo name, FILE.py:NAME, package.module:NAME or torchvision:NAME."""
     from vtk_vision.inspection.summary import summarize
@@ -55,13 +56,14 @@ def summary(model: str, input_sizes: tuple[int, ...], depth: int, channels: int 
                                "models have their own (see `vtk models`)")
     extra = {k: v for k, v in (("in_channels", channels), ("num_classes", num_classes)) if v is not None}
     # Check every size before printing anything, so an error is the only output.
-    results = [summarize(model, s, depth=depth, **extra) for s in (input_sizes or (None,))]
+    results = [summarize(model, s, depth=depth, width=table_width(wide), **extra) for s in (input_sizes or (None,))]
     if as_json:
         return emit_json([r.to_dict() for r in results])
     for r in results:
         console.print(Text(f"{r.model} at {'x'.join(map(str, r.input_shape))}", style="bold"))
         console.print(Text(r.table))  # torchinfo's own multi-line table
-    console.print(table("comparison", ["input", "params", "mult-adds", "est. size (MB)"],
+    console.print(table("comparison", ["input", "params", "mult-adds", "est. total (MB)"],
                         [["x".join(map(str, r.input_shape)), fmt_int(r.params), fmt_int(r.mult_adds),
                           f"{r.estimated_mb:.2f}"] for r in results],
-                        right={"params", "mult-adds", "est. size (MB)"}))
+                        right={"params", "mult-adds", "est. total (MB)"}))
+    console.print("est. total: input + forward/backward activations + parameters (torchinfo)")

@@ -27,13 +27,12 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
-
 from vtk_vision.core.atomic import save_tensors
 from vtk_vision.core.errors import DataError, VtkError
 from vtk_vision.core.paths import cache_root
 from vtk_vision.core.text import printable
 
-__all__ = ["fingerprint", "cached", "private_cache_dir"]
+__all__ = ["cached", "cached_shapes", "fingerprint", "private_cache_dir"]
 
 log = logging.getLogger("vtk")
 FORMAT = "2"  # bump when the layout of cached tensors or their fingerprint changes
@@ -101,15 +100,38 @@ def _changed(old: dict[str, str], new: dict[str, str]) -> str | None:
     return None
 
 
+def _entry_path(key: str, sources: list[Path]) -> Path | None:
+    """Where the cache keeps `key` decoded from `sources`; None when there is no private cache folder."""
+    digest = hashlib.sha1(f"{FORMAT}|{key}|{'|'.join(map(str, sources))}".encode()).hexdigest()[:12]
+    folder = private_cache_dir("tensors")
+    return None if folder is None else folder / f"{key.replace(':', '_').replace('/', '_')[:60]}-{digest}.safetensors"
+
+
+def cached_shapes(key: str, sources: list[Path]) -> dict | None:
+    """{"train_x": shape, ..., "info": info} of a fresh cache entry, read from its header alone (no tensor
+    is loaded); None when there is none, or it is stale or unreadable. Lets `vtk datasets` list without
+    decoding."""
+    path = _entry_path(key, sources)
+    if path is None or not path.exists():
+        return None
+    try:
+        with safe_open(path, "pt") as f:
+            meta = json.loads(f.metadata()["vtk"])
+            shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
+        if _changed(meta["fingerprint"], fingerprint(sources)) is not None:
+            return None
+        return shapes | {"info": meta["info"]}
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, DataError):
+        return None
+
+
 def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, torch.Tensor], dict]]
            ) -> tuple[dict[str, torch.Tensor], dict]:
     """Tensors and JSON metadata for `key`, decoded by `build()` only when the cache cannot serve them."""
-    digest = hashlib.sha1(f"{FORMAT}|{key}|{'|'.join(map(str, sources))}".encode()).hexdigest()[:12]
     current = fingerprint(sources)
-    folder = private_cache_dir("tensors")
-    if folder is None:
+    path = _entry_path(key, sources)
+    if path is None:
         return build()
-    path = folder / f"{key.replace(':', '_').replace('/', '_')[:60]}-{digest}.safetensors"
     if path.exists():
         try:
             tensors = load_file(path)

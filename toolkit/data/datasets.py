@@ -14,16 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-
+from vtk_vision.core.errors import DataError, UnknownNameError
 from vtk_vision.core.paths import data_root
+from vtk_vision.core.text import printable
 from vtk_vision.data import sources
 from vtk_vision.data.cache import cached
 from vtk_vision.data.entries import DATASETS, IMAGEFOLDER, DatasetEntry, dataset_names
 from vtk_vision.data.splits import stratified_indices
-from vtk_vision.core.errors import DataError, UnknownNameError
-from vtk_vision.core.text import printable
 
-__all__ = ["Split", "Dataset", "load_dataset", "find_source"]
+__all__ = ["Dataset", "Split", "find_source", "load_dataset", "missing_error", "source_label"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,19 @@ def find_source(entry: DatasetEntry, root: Path):
     return None
 
 
+def source_label(files: list[Path]) -> str:
+    """Where a dataset was found, as `Dataset.source` and `vtk datasets` name it: the one file or folder,
+    or the folder that holds its several files."""
+    return str(files[0].parent if len(files) > 1 else files[0])
+
+
+def missing_error(entry: DatasetEntry, root: Path) -> DataError:
+    """The error for `entry` not found under `root`: what was looked for, and how to get it."""
+    looked = "; ".join(s.label for s in entry.sources)
+    return DataError(f"{entry.name} not found under {root} (looked for: {looked}); pass --download to fetch it "
+                     f"with torchvision, or point --data-dir / VTK_DATA_DIR at a folder that holds it")
+
+
 def _download(entry: DatasetEntry, root: Path) -> None:
     name = entry.name
     if entry.download_as is None:
@@ -95,15 +107,9 @@ def _download(entry: DatasetEntry, root: Path) -> None:
     try:
         for train in (True, False):
             cls(str(root), train=train, download=True)
-    except Exception as e:  # network errors come in many types; all mean the same here
+    except Exception as e:  # noqa: BLE001 (network errors come in many types; all mean the same here)
         raise DataError(f"downloading {name} into {root} failed ({type(e).__name__}: {e}); "
                         f"copy the files there by hand or set --data-dir / VTK_DATA_DIR") from None
-
-
-def _missing(entry: DatasetEntry, root: Path) -> DataError:
-    looked = "; ".join(s.label for s in entry.sources)
-    return DataError(f"{entry.name} not found under {root} (looked for: {looked}); pass --download to fetch it "
-                     f"with torchvision, or point --data-dir / VTK_DATA_DIR at a folder that holds it")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, download: bool = False) -> Dataset:
@@ -111,7 +117,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
     entry = DATASETS.get(name)
     if entry is not None and entry.rgb_of is not None:
         grey = load_dataset(entry.rgb_of, data_dir, download)
-        rgb = lambda s: Split(s.images.expand(-1, 3, -1, -1).contiguous(), s.labels)  # noqa: E731
+        rgb = lambda s: Split(s.images.expand(-1, 3, -1, -1).contiguous(), s.labels)
         return replace(grey, name=name, train=rgb(grey.train), test=rgb(grey.test),
                        mean=grey.mean * 3, std=grey.std * 3, entry=entry)
     if name.startswith("imagefolder:"):
@@ -130,9 +136,9 @@ def load_dataset(name: str, data_dir: str | Path | None = None, download: bool =
         _download(entry, root)
         found = find_source(entry, root)
     if found is None:
-        raise _missing(entry, root)
+        raise missing_error(entry, root)
     src, files = found
-    where = str(files[0].parent if len(files) > 1 else files[0])
+    where = source_label(files)
     return _finish(entry, where, *cached(name, files, lambda: _checked(name, where, src.read(root))))
 
 

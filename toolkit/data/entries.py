@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vtk_vision.data import sources
+from vtk_vision.data.idx import idx_shape
 
-__all__ = ["DatasetEntry", "DATASETS", "IMAGEFOLDER", "dataset_names"]
+__all__ = ["DATASETS", "IMAGEFOLDER", "DatasetEntry", "dataset_names"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class _Source:
     label: str                                   # what the error says was looked for
     present: Callable[[Path], list[Path] | None]  # source files when found, else None
     read: Callable[[Path], tuple[dict, dict]]
+    # split sizes and image shape from file headers alone, where the format has them (IDX does; a
+    # tarball or pickles must be decoded to know): lets `vtk datasets` list without decoding
+    peek: Callable[[Path], dict] | None = None
 
 
 def _idx(tv_name: str, classes: tuple[str, ...] | None = None) -> list[_Source]:
@@ -33,8 +37,12 @@ def _idx(tv_name: str, classes: tuple[str, ...] | None = None) -> list[_Source]:
         files = sources.idx_files(root, tv_name)
         return files if all(p.exists() for p in files) else None
 
+    def peek(root: Path) -> dict:
+        train, _, test, _ = (idx_shape(f, 3 if "images" in f.name else 1) for f in sources.idx_files(root, tv_name))
+        return {"train": train[0], "test": test[0], "shape": [1, *train[1:]]}
+
     return [_Source(f"{tv_name}/raw/*-ubyte (torchvision's {tv_name})", present,
-                    lambda root: sources.read_idx_set(root, tv_name, classes))]
+                    lambda root: sources.read_idx_set(root, tv_name, classes), peek)]
 
 
 def _cifar() -> list[_Source]:

@@ -13,13 +13,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.ticker import MaxNLocator
+from vtk_vision.core.atomic import save_with
+from vtk_vision.core.text import printable
 
-from vtk_vision.core.atomic import save_with  # noqa: E402
-from vtk_vision.core.text import printable  # noqa: E402
-
-__all__ = ["image_grid", "curves", "confusion", "save_figure", "short_label", "plt"]
+__all__ = ["confusion", "curves", "image_grid", "plt", "save_figure", "short_label"]
 
 
 def _label(text: str) -> str:
@@ -66,14 +66,19 @@ def curves(history: list[dict], path: str | Path, best_epoch: int | None = None)
     """Train/val loss and accuracy per epoch, the restored (best) epoch marked."""
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="val")
-    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train")
-    ax_acc.plot(epochs, [h["val_acc"] for h in history], label="val")
+    marker = "o" if len(epochs) < 30 else None  # one epoch is one point: a line alone would not show it
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train", marker=marker)
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="val", marker=marker)
+    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train", marker=marker)
+    ax_acc.plot(epochs, [h["val_acc"] for h in history], label="val", marker=marker)
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         if best_epoch is not None:
             ax.axvline(best_epoch, color="grey", linestyle="--", label=f"best (epoch {best_epoch})")
         ax.set_xlabel("epoch")
+        if len(epochs) <= 15:  # epochs are whole: one tick each, never 0.96 ... 1.04 around a single epoch
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-
 from vtk_vision.core.text import printable
 
-__all__ = ["table", "natural_width", "fmt_int", "fmt_bytes"]
+__all__ = ["fmt_bytes", "fmt_int", "natural_width", "table"]
 
 
 def natural_width(columns: list[str], rows: list[list]) -> int:

@@ -1,0 +1,150 @@
+"""`vtk bench FILE`: latency and throughput of an artifact vtk never wrote, as perf_test and benchmark_app do.
+
+    report = bench_file(Path("resnet18.onnx"), BenchOptions(batch_sizes=(1, 8)), input_size=224)
+
+The inputs are synthetic (seeded), of the shape the file declares
+(bench/artifact_input.py). Accuracy is measured only where both labels and
+preprocessing are known: vtk's own metadata in the file naming a dataset found
+here, or `--dataset` with `--mean`/`--std`. Everywhere else the rows say "not
+measured" and the JSON holds null: a number is never made up. The file is
+vetted as any artifact is: TorchScript runs only with trust (core/trust.py),
+pt2 loads with pickling refused, ONNX is data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from vtk_vision.bench.artifact_input import DeclaredInput, concrete_shape, declared_input
+from vtk_vision.bench.environment import environment
+from vtk_vision.bench.memory import MEASURE
+from vtk_vision.bench.rows import Inputs, Row, Target, time_runtime
+from vtk_vision.bench.run import TIME_INCLUDES, BenchOptions, numbered
+from vtk_vision.bench.summary import fastest
+from vtk_vision.core.errors import ArtifactError, DataError, VtkError
+from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.text import printable
+from vtk_vision.core.trust import require_trusted
+from vtk_vision.exporters.formats import format_of_file, get_format, runtimes
+
+__all__ = ["bench_file", "FOREIGN_PRECISION"]
+
+FOREIGN_PRECISION = "file"  # a file vtk did not write: its precision is whatever its author made it
+_SYNTHETIC = 256            # synthetic images generated; larger batches repeat them
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
+
+
+def _runtimes_for(path: Path, requested: tuple[str, ...], explicit: bool) -> list[str]:
+    fmt = format_of_file(path)
+    able = [r for r in runtimes() if get_format(r).artifact_format == fmt.name]
+    chosen = [r for r in requested if r in able]
+    if explicit and len(chosen) < len(requested):
+        other = [r for r in requested if r not in able]
+        raise VtkError(f"--runtime {', '.join(other)} cannot load a {fmt.suffix} file; the runtimes that can: "
+                       f"{', '.join(able)}")
+    return chosen or able
+
+
+def _vet(path: Path, names: list[str], trust_code: bool) -> None:
+    """Everything vtk must not load is refused before any other work (the file's shape is read after)."""
+    for runtime in names:
+        fmt = get_format(runtime)
+        if fmt.executes_code:
+            require_trusted(path, trust_code)
+        if fmt.vet is not None:
+            fmt.vet(path)
+
+
+def _labelled(decl: DeclaredInput, shape: tuple[int, ...], dataset: str | None, mean, std,
+              data_dir: str | None) -> tuple[Inputs | None, str]:
+    """Test images prepared as the file wants them, with labels; or None and why accuracy is not measured."""
+    from vtk_vision.data import load_dataset
+
+    meta = decl.metadata
+    if dataset is None:
+        dataset = meta.get("dataset") or None
+        if dataset is None:
+            return None, "no labels: the file names no dataset; pass --dataset with --mean and --std"
+        prep = meta.get("preprocess") or {}
+        mean, std = prep.get("mean"), prep.get("std")
+        try:
+            ds = load_dataset(dataset, data_dir)
+        except DataError as e:
+            return None, f"its metadata names {dataset}, which is not readable here ({e})"
+    else:
+        if decl.dtype != "uint8" and (mean is None or std is None):
+            raise VtkError(f"--dataset {dataset} needs --mean and --std too: how the file's author normalised "
+                           f"its inputs is not written in it")
+        ds = load_dataset(dataset, data_dir)
+    with torch.no_grad():
+        if decl.dtype == "uint8":  # preprocessing is inside the graph: raw pixels, (N, H, W) for grey
+            x = ds.test.images[:, 0] if len(shape) == 2 else ds.test.images
+        else:
+            if len(shape) != 3:
+                return None, f"the file takes rank-{len(shape) + 1} input; vtk prepares images as (N, C, H, W)"
+            x = Preprocess(tuple(mean), tuple(std), ds.shape, shape)(ds.test.images).to(_DTYPES[decl.dtype])
+    if tuple(x.shape[1:]) != tuple(shape):
+        return None, f"{ds.name} images prepare to {list(x.shape[1:])}, the file takes {list(shape)}"
+    return Inputs(x.contiguous(), ds.test.labels), ds.name
+
+
+def _synthetic(decl: DeclaredInput, shape: tuple[int, ...], path: Path) -> torch.Tensor:
+    if decl.dtype not in _DTYPES:
+        raise ArtifactError(f"{printable(path.name)} takes {decl.dtype} input; vtk benches float32, float16 and "
+                            f"uint8 inputs")
+    gen = torch.Generator().manual_seed(0)
+    if decl.dtype == "uint8":
+        return torch.randint(0, 256, (_SYNTHETIC, *shape), generator=gen, dtype=torch.uint8)
+    return torch.randn((_SYNTHETIC, *shape), generator=gen).to(_DTYPES[decl.dtype])
+
+
+def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int) -> None:
+    """A file whose outputs do not match the labels' classes cannot be scored on them."""
+    out = get_format(runtime).load(path, "cpu", 1).logits(inputs.x[:2])
+    if out.dim() != 2 or out.shape[1] < classes:
+        raise VtkError(f"{printable(path.name)} gives outputs of shape {list(out.shape[1:])}, which cannot be scored "
+                       f"against {classes} classes; leave out --dataset to time it without accuracy")
+
+
+def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
+               input_shape: tuple[int, ...] | None = None, dataset: str | None = None,
+               mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+               data_dir: str | None = None, explicit_runtimes: bool = False,
+               progress: Callable[[str], None] = lambda msg: None) -> dict:
+    """Time `path` with every runtime that loads its format, per provider, thread count and batch size."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{printable(path)} is not a file")
+    if opts.precisions != ("fp32",):
+        raise VtkError("--precision picks a run's artifacts; a file is benched as it is")
+    names = _runtimes_for(path, opts.runtimes, explicit_runtimes)
+    _vet(path, names, opts.trust_code)
+    decl = declared_input(path, format_of_file(path))
+    shape = concrete_shape(decl, path, input_size, input_shape)
+    labelled, why = _labelled(decl, shape, dataset, mean, std, data_dir) if (dataset or decl.metadata) \
+        else (None, "no labels: pass --dataset with --mean and --std to measure accuracy")
+    if labelled is not None:
+        _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1)
+    inputs = labelled or Inputs(_synthetic(decl, shape, path))
+    fixed = decl.fixed_batch
+    batches = (fixed,) if fixed else opts.batch_sizes
+    targets = [Target(r, FOREIGN_PRECISION, p, t, path, path) for p in opts.providers for r in names
+               for t in (opts.threads if p == "cpu" else (max(opts.threads),))]
+    rows: list[Row] = []
+    total = len(targets) * len(batches)
+    for target in targets:
+        rows += time_runtime(target, inputs, batches, opts.timing, numbered(progress, len(rows), total))
+    report_rows = [r.to_dict() for r in rows]
+    return {"file": str(path), "model": {"name": path.name, **({"vtk": decl.metadata} if decl.metadata else {})},
+            "dataset": why if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,
+            "accuracy_measured": labelled is not None, "accuracy_note": None if labelled is not None else why,
+            "input": {"name": decl.name, "declared": [d if isinstance(d, int) else str(d) for d in decl.dims or []],
+                      "fed": ["batch", *shape], "dtype": decl.dtype, "fixed_batch": fixed,
+                      "synthetic": labelled is None},
+            "eager_cpu_accuracy": None, "eager_cpu_correct": None, "time_includes": TIME_INCLUDES,
+            "memory_measure": MEASURE, "options": asdict(opts), "environment": environment(opts.threads),
+            "rows": report_rows, "fastest": fastest(report_rows)}
