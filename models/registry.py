@@ -90,11 +90,11 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def model_spec(name: str) -> ModelSpec:
+def model_spec(name: str, checked: bool = True) -> ModelSpec:
     """The registry entry for `name`; an unknown name lists the valid ones. An external spec
     (`file.py:Net`, `torchvision:resnet18`) gets an entry built on the spot, without running its code."""
     if is_external(name):
-        return _external_spec(name)
+        return _external_spec(name, checked)
     _load_builtin()
     try:
         return _REGISTRY[name]
@@ -108,8 +108,9 @@ def min_input_size(name: str, limit: int = 512) -> int:
     return next(s for s in range(1, limit + 1) if spec.check_size(s) is None)
 
 
-def _external_spec(name: str) -> ModelSpec:
-    check_spec(name)
+def _external_spec(name: str, checked: bool = True) -> ModelSpec:
+    if checked:  # not when rebuilding from a run's copy: the original may be long gone
+        check_spec(name)
     torchvision = name.startswith("torchvision:")
     channels, size, dataset = (*DEFAULT_SHAPE[:2], "cifar10") if torchvision else (1, 28, "fashion-mnist")
     return ModelSpec(name, lambda **kw: create_model(name, **kw), channels, size, dataset,
@@ -119,7 +120,7 @@ def _external_spec(name: str) -> ModelSpec:
 def _create_external(name: str, input_size: int | None, source: Source | None, run_copy: Path | None,
                      **kwargs: Any) -> nn.Module:
     """A user's or torchvision's model, built with what it takes and tried on one batch at its input shape."""
-    spec = _external_spec(name)
+    spec = _external_spec(name, checked=run_copy is None)
     size = spec.input_size if input_size is None else int(input_size)
     if not 1 <= size <= MAX_INPUT_SIZE:
         raise InputSizeError(f"sizes run from 1 to {MAX_INPUT_SIZE}, not {size}")

@@ -151,7 +151,7 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer, steps_per_epoch: in
 
 def _prepare(cfg: TrainConfig, world: World, resume: RunFolder | None, given: nn.Module | None, trust_code: bool):
     """Dataset, model and preprocessing, checked against each other before any work."""
-    spec = model_spec(cfg.model)
+    spec = model_spec(cfg.model, checked=resume is None)  # a resumed run rebuilds from its own copy
     cfg = cfg.resolved(spec.recipe, spec.default_dataset)
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world.size > 1:
