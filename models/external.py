@@ -14,16 +14,19 @@ original moved or changed (runs/sources.py decides when that copy may run).
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import importlib
+import importlib.abc
 import importlib.util
 import inspect
 import logging
 import sys
 import textwrap
+import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ from torch import nn
 from vtk_vision.core.errors import UnknownNameError, VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["Source", "is_external", "check_spec", "load_callable", "instantiate", "dry_run", "describe_object", "ModelSpecError"]
+__all__ = ["Source", "KeptCode", "helper_module_name", "is_external", "check_spec", "load_callable", "instantiate", "dry_run", "describe_object", "ModelSpecError"]
 
 log = logging.getLogger("vtk")
 
@@ -53,13 +56,18 @@ class Source:
     sha256: str = ""          # of that file's bytes
     package: str = ""         # module specs: the package relative imports resolve against
     copy: str = ""            # the copy inside the run folder, relative to it ("" until recorded)
+    # modules the file imported from its own folder (file specs) or package (module specs): relative path ->
+    # SHA-256. A file spec's are kept beside the copy; a package's are only checked for changes.
+    helpers: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> Source:
-        return cls(**{k: str(d.get(k, "")) for k in cls.__dataclass_fields__})
+        helpers = d.get("helpers") or {}
+        return cls(**{k: str(d.get(k, "")) for k in cls.__dataclass_fields__ if k != "helpers"},
+                   helpers={str(k): str(v) for k, v in helpers.items()} if isinstance(helpers, dict) else {})
 
 
 def is_external(name: str) -> bool:
@@ -79,33 +87,93 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _exec_file(path: Path, module_name: str, package: str = "") -> Any:
-    """Run a Python file as a module; a syntax error or a failing import is one line naming the file."""
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    if package:
-        module.__package__ = package  # so `from .layers import X` resolves against the installed package
-    sys.modules[module_name] = module  # dataclasses and TorchScript look their module up here
-    added = str(path.parent) not in sys.path
-    if added:
-        sys.path.insert(0, str(path.parent))  # as `python file.py` would: sibling helper modules import
+@dataclass(frozen=True)
+class KeptCode:
+    """A run's own copy of its model source, read and checked once (runs/sources.py), so that what runs is
+    exactly what was hashed: the main file and the helper modules it imported from beside it."""
+
+    path: Path
+    data: bytes
+    helpers: dict[str, tuple[Path, bytes]] = field(default_factory=dict)  # module name -> (file, bytes)
+
+
+class _KeptHelpers(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Serves a run's helper modules from their checked bytes: nothing is imported from the run folder by
+    path (where an unchecked file or a crafted __pycache__ could stand in for them)."""
+
+    def __init__(self, helpers: dict[str, tuple[Path, bytes]]):
+        self.helpers = helpers
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.helpers:
+            return None
+        file = self.helpers[fullname][0]
+        return importlib.util.spec_from_loader(fullname, self, origin=str(file),
+                                               is_package=file.name == "__init__.py")
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        file, data = self.helpers[module.__name__]
+        module.__file__ = str(file)
+        exec(compile(data, str(file), "exec"), module.__dict__)
+
+
+def helper_module_name(relative: str) -> str | None:
+    """`layers.py` -> `layers`, `utils/__init__.py` -> `utils`, `utils/ops.py` -> `utils.ops`; None if not a
+    module path."""
+    parts = relative.removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) if relative.endswith(".py") and parts and all(p.isidentifier() for p in parts) else None
+
+
+def _run_module(path: Path, data: bytes, package: str = "", search: Path | None = None,
+                helpers: dict[str, tuple[Path, bytes]] | None = None) -> Any:
+    """Run Python source as a module; any failure, `sys.exit` included, is one line naming the file.
+
+    `search`: the original's folder, put on sys.path as `python file.py` would. `helpers`: a run's kept
+    modules, served from their bytes while the module runs (and any older modules of those names set
+    aside meanwhile)."""
+    name = f"vtk_user_model_{_digest(data)[:16]}"
+    module = types.ModuleType(name)
+    module.__file__, module.__package__ = str(path), package or None
+    saved = {n: sys.modules.pop(n) for n in list(helpers or ()) if n in sys.modules}
+    finder = _KeptHelpers(helpers) if helpers else None
+    sys.modules[name] = module  # dataclasses and TorchScript look their module up here
+    if finder:
+        sys.meta_path.insert(0, finder)
+    if search is not None:
+        sys.path.insert(0, str(search))
     try:
-        module_spec.loader.exec_module(module)
+        exec(compile(data, str(path), "exec"), module.__dict__)
     except SyntaxError as e:
-        sys.modules.pop(module_name, None)
-        raise ModelSpecError(f"{printable(path)} line {e.lineno}: SyntaxError: {e.msg}; fix the file") from None
+        sys.modules.pop(name, None)
+        raise ModelSpecError(f"{printable(e.filename or path)} line {e.lineno}: SyntaxError: {e.msg}; fix the file") \
+            from None
     except ModuleNotFoundError as e:
-        sys.modules.pop(module_name, None)
+        sys.modules.pop(name, None)
         raise ModelSpecError(f"{printable(path)} imports {printable(e.name)!r}, which is not importable here; "
                              f"install it or add its folder to PYTHONPATH") from None
-    except Exception as e:
-        sys.modules.pop(module_name, None)
-        raise ModelSpecError(f"{printable(path)} failed while vtk imported it ({type(e).__name__}: "
-                             f"{printable(_first_line(e))}); fix the file") from None
+    except (Exception, SystemExit) as e:
+        sys.modules.pop(name, None)
+        raise ModelSpecError(f"{printable(path)} {_failure(e)} while vtk imported it; fix the file") from None
     finally:
-        if added:
-            sys.path.remove(str(path.parent))
+        if search is not None:
+            sys.path.remove(str(search))
+        if finder:
+            sys.meta_path.remove(finder)
+            for n in helpers:
+                sys.modules.pop(n, None)
+            sys.modules.update(saved)
     return module
+
+
+def _failure(e: BaseException) -> str:
+    if isinstance(e, SystemExit):  # argparse at import time, a stray sys.exit()
+        return f"called sys.exit({e.code!r}) (guard script code with `if __name__ == '__main__':`)"
+    return f"failed ({type(e).__name__}: {printable(_first_line(e))})"
 
 
 def _first_line(e: BaseException) -> str:
@@ -113,26 +181,38 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0][:200] if text else "no message"
 
 
-def _from_file(where: str, attr: str, spec: str, run_copy: Path | None) -> tuple[Any, Source]:
+def _local_helpers(before: set[str], root: Path, origin: Path) -> dict[str, str]:
+    """Modules the model's file imported from its own folder (`from layers import block`): relative path ->
+    SHA-256, so the run can keep them too."""
+    found = {}
+    for name in set(sys.modules) - before:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if not file or not file.endswith(".py"):
+            continue
+        resolved = Path(file).resolve()
+        if root in resolved.parents and resolved != origin and helper_module_name(
+                resolved.relative_to(root).as_posix()) is not None:
+            found[resolved.relative_to(root).as_posix()] = _digest(resolved.read_bytes())
+    return found
+
+
+def _from_file(where: str, attr: str, spec: str) -> tuple[Any, Source]:
     origin = Path(where).expanduser()
-    path = run_copy or origin
     try:
-        data = path.read_bytes()
+        data = origin.read_bytes()
     except FileNotFoundError:
-        raise ModelSpecError(f"model file {printable(path)} does not exist; give FILE.py:NAME with a path from "
+        raise ModelSpecError(f"model file {printable(origin)} does not exist; give FILE.py:NAME with a path from "
                              f"here") from None
     except OSError as e:
-        raise ModelSpecError(f"model file {printable(path)} cannot be read ({e.strerror})") from None
-    sha = _digest(data)
-    module = _exec_file(path, f"vtk_user_model_{sha[:16]}")
-    return module, Source("file", spec, attr, str(origin.resolve()), sha)
+        raise ModelSpecError(f"model file {printable(origin)} cannot be read ({e.strerror})") from None
+    root, before = origin.resolve().parent, set(sys.modules)
+    module = _run_module(origin, data, search=root)
+    return module, Source("file", spec, attr, str(origin.resolve()), _digest(data),
+                          helpers=_local_helpers(before, root, origin.resolve()))
 
 
-def _from_module(where: str, attr: str, spec: str, run_copy: Path | None, package: str) -> tuple[Any, Source]:
-    if run_copy is not None:
-        sha = _digest(run_copy.read_bytes())
-        return _exec_file(run_copy, f"vtk_user_model_{sha[:16]}", package), Source(
-            "module", spec, attr, "", sha, package)
+def _from_module(where: str, attr: str, spec: str) -> tuple[Any, Source]:
+    before = set(sys.modules)
     try:
         module = importlib.import_module(where)
     except ModuleNotFoundError as e:
@@ -141,14 +221,23 @@ def _from_module(where: str, attr: str, spec: str, run_copy: Path | None, packag
                              f"importable package.module:NAME") from None
     except SyntaxError as e:
         raise ModelSpecError(f"{printable(e.filename)} line {e.lineno}: SyntaxError: {e.msg}; fix the file") from None
-    except Exception as e:
-        raise ModelSpecError(f"importing {where} failed ({type(e).__name__}: {printable(_first_line(e))})") from None
+    except (Exception, SystemExit) as e:
+        raise ModelSpecError(f"importing {where} {_failure(e)}") from None
     file = getattr(module, "__file__", None)
     if not file:
         raise ModelSpecError(f"{where} has no source file vtk could keep with the run; put the model in a .py file")
     origin = Path(file).resolve()
-    return module, Source("module", spec, attr, str(origin), _digest(origin.read_bytes()),
-                          module.__package__ or "")
+    package = module.__package__ or ""
+    top = sys.modules.get(package.split(".")[0]) if package else None
+    root = Path(top.__file__).resolve().parent if top is not None and getattr(top, "__file__", None) else None
+    return module, Source("module", spec, attr, str(origin), _digest(origin.read_bytes()), package,
+                          helpers=_local_helpers(before, root, origin) if root else {})
+
+
+def _from_kept(kept: KeptCode, attr: str, spec: str, source: Source) -> tuple[Any, Source]:
+    """A run's copy: its helpers from the copy for a file spec; a package's own modules for a module spec."""
+    module = _run_module(kept.path, kept.data, source.package, helpers=kept.helpers)
+    return module, source
 
 
 def check_spec(spec: str) -> None:
@@ -164,21 +253,23 @@ def check_spec(spec: str) -> None:
         raise ModelSpecError(f"model file {printable(where)} does not exist; give FILE.py:NAME with a path from here")
 
 
-def load_callable(spec: str, run_copy: Path | None = None, package: str = "") -> tuple[Callable[..., nn.Module],
-                                                                                       Source]:
+def load_callable(spec: str, kept: KeptCode | None = None, source: Source | None = None
+                  ) -> tuple[Callable[..., nn.Module], Source]:
     """The class or factory a spec names, and where its code came from.
 
-    `run_copy` is the run folder's copy of the source: when given, that file runs instead of the original
-    (which may have moved or changed since)."""
+    `kept` is a run folder's checked copy of the source (with `source`, what run.json recorded): when
+    given, it runs instead of the original, which may have moved or changed since."""
     where, attr = _split(spec)
     if where == "torchvision":
         from vtk_vision.models.torchvision_zoo import factory
 
         return factory(attr), Source("torchvision", spec, attr)
-    if where.endswith(".py"):
-        module, source = _from_file(where, attr, spec, run_copy)
+    if kept is not None:
+        module, source = _from_kept(kept, attr, spec, source)
+    elif where.endswith(".py"):
+        module, source = _from_file(where, attr, spec)
     else:
-        module, source = _from_module(where, attr, spec, run_copy, package)
+        module, source = _from_module(where, attr, spec)
     fn = getattr(module, attr, None)
     if fn is None:
         found = sorted(n for n, v in vars(module).items() if not n.startswith("_") and _buildable(v)
@@ -197,35 +288,43 @@ def _buildable(obj: Any) -> bool:
     return inspect.isroutine(obj) or isinstance(obj, functools.partial)  # an nn.Module instance is no factory
 
 
-def _accepts(fn: Callable) -> tuple[set[str], bool]:
-    """Keyword names `fn` takes, and whether it takes **kwargs."""
+def _accepts(fn: Callable) -> tuple[list[str], set[str], bool]:
+    """Positional-only parameter names in order, keyword names, and whether `fn` takes **kwargs."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        params = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):
-        return set(), False
+        return [], set(), False
+    positional = [p.name for p in params if p.kind is p.POSITIONAL_ONLY]
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    return names, any(p.kind is p.VAR_KEYWORD for p in params)
+    return positional, names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def instantiate(fn: Callable, label: str, num_classes: int, in_channels: int, input_size: int,
                 kwargs: dict[str, Any], quiet: bool = False) -> nn.Module:
     """Call the class or factory with what it takes; log once what vtk could not pass."""
-    names, any_kw = _accepts(fn)
-    offered = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size}
-    unknown = sorted(k for k in kwargs if k not in names and not any_kw)
+    positional, names, any_kw = _accepts(fn)
+    offered = {"num_classes": num_classes, "in_channels": in_channels, "input_size": input_size} | kwargs
+    unknown = sorted(k for k in kwargs if k not in names and k not in positional and not any_kw)
     if unknown:
         raise ModelSpecError(f"{printable(label)} takes no {', '.join(unknown)}; it takes "
-                             f"{', '.join(sorted(names)) or 'no arguments'}")
-    passed = {k: v for k, v in offered.items() if k in names} | kwargs
-    skipped = [k for k in ("num_classes", "in_channels") if k not in names and not any_kw]
+                             f"{', '.join(sorted(names | set(positional))) or 'no arguments'}")
+    args = []
+    for name in positional:  # `def net(num_classes, /)`: passed by position, in order, while vtk has them
+        if name not in offered:
+            break
+        args.append(offered[name])
+    passed = {k: v for k, v in offered.items() if k in names or (any_kw and k in kwargs)}
+    skipped = [k for k in ("num_classes", "in_channels") if k not in names and k not in positional[:len(args)]
+               and not any_kw]
     if skipped and not quiet:
         log.warning("%s takes no %s; vtk checks that it fits %s instead", printable(label), " or ".join(skipped),
                     f"{in_channels}-channel input and {num_classes} classes")
     try:
-        model = fn(**passed)
-    except Exception as e:
-        raise ModelSpecError(f"{printable(label)}({', '.join(f'{k}={v!r}' for k, v in passed.items())}) raised "
-                             f"{type(e).__name__}: {printable(_first_line(e))}") from None
+        model = fn(*args, **passed)
+    except (Exception, SystemExit) as e:
+        call = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in passed.items())])
+        hint = "; pass it with --model-arg NAME=VALUE" if isinstance(e, TypeError) and "missing" in str(e) else ""
+        raise ModelSpecError(f"{printable(label)}({printable(call)}) {_failure(e)}{hint}") from None
     if not isinstance(model, nn.Module):
         raise ModelSpecError(f"{printable(label)} returned a {type(model).__name__}, not an nn.Module")
     return model
@@ -243,17 +342,22 @@ def dry_run(model: nn.Module, label: str, shape: tuple[int, int, int], num_class
     was_training = model.training
     try:
         with torch.no_grad():
-            out = model.eval()(torch.zeros(2, *shape))
+            outputs = {"evaluation": model.eval()(torch.zeros(2, *shape))}
+            # training mode too (on a copy: batch-norm statistics must not move), where auxiliary heads
+            # return tuples that would otherwise fail in epoch one
+            outputs["training"] = copy.deepcopy(model).train()(torch.zeros(2, *shape))
     except Exception as e:
         raise ModelSpecError(f"{printable(label)} fails on a {'x'.join(map(str, shape))} input ({type(e).__name__}: "
                              f"{printable(_first_line(e))}); give --input-size or fix the model") from None
     finally:
         model.train(was_training)
-    if isinstance(out, (tuple, list)) or not isinstance(out, torch.Tensor):
-        raise ModelSpecError(f"{printable(label)} returns a {type(out).__name__}; vtk needs one tensor of logits")
-    if tuple(out.shape) != (2, num_classes):
-        raise ModelSpecError(f"{printable(label)} gives outputs of shape {list(out.shape[1:])} per image for "
-                             f"{num_classes} classes; make it take num_classes or give {num_classes} logits")
+    for mode, out in outputs.items():
+        if not isinstance(out, torch.Tensor):
+            raise ModelSpecError(f"{printable(label)} returns a {type(out).__name__} in {mode} mode; vtk needs one "
+                                 f"tensor of logits")
+        if tuple(out.shape) != (2, num_classes):
+            raise ModelSpecError(f"{printable(label)} gives outputs of shape {list(out.shape[1:])} per image for "
+                                 f"{num_classes} classes; make it take num_classes or give {num_classes} logits")
 
 
 
@@ -269,9 +373,20 @@ def _class_source(cls: type) -> str | None:
         return None
 
 
-def _same_tensors(a: nn.Module, b: nn.Module) -> bool:
-    return {k: tuple(v.shape) for k, v in a.state_dict().items()} == \
-        {k: tuple(v.shape) for k, v in b.state_dict().items()}
+def _same_model(model: nn.Module, twin: nn.Module, shape: tuple[int, int, int]) -> bool:
+    """Whether `twin`, given `model`'s weights, computes what `model` computes: constructor arguments vtk
+    cannot know (an activation, a scale) would make the same tensors compute something else."""
+    try:
+        twin.load_state_dict(model.state_dict())
+    except RuntimeError:
+        return False
+    x = torch.randn((4, *shape), generator=torch.Generator().manual_seed(0))
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            return torch.allclose(model.eval()(x), twin.eval()(x), rtol=1e-4, atol=1e-5)
+    finally:
+        model.train(was_training)
 
 
 def describe_object(model: nn.Module, shape: tuple[int, int, int], num_classes: int) -> tuple[Source, str | None]:
@@ -280,7 +395,8 @@ def describe_object(model: nn.Module, shape: tuple[int, int, int], num_classes: 
     A class in an importable .py file is recorded as that file's spec. A class defined in `__main__` (a
     notebook cell, the script being run) cannot be imported without running the whole script, so its own
     source is kept instead, after the usual torch imports. Either counts only if building it again with
-    what vtk passes gives the same tensors (constructor arguments vtk cannot know would not); otherwise the
+    what vtk passes computes the same outputs with its weights (constructor arguments vtk cannot know would
+    not); otherwise the
     run keeps kind "object" and later steps need the object passed again."""
     cls = type(model)
     label, object_source = f"object:{cls.__qualname__}", Source("object", f"object:{cls.__qualname__}",
@@ -305,4 +421,4 @@ def describe_object(model: nn.Module, shape: tuple[int, int, int], num_classes: 
         dry_run(twin, label, shape, num_classes)  # lazy layers take their shapes here
     except Exception:  # any failure means the same thing: this class cannot be rebuilt from source
         return object_source, None
-    return (source, text) if _same_tensors(model, twin) else (object_source, None)
+    return (source, text) if _same_model(model, twin, shape) else (object_source, None)

@@ -11,15 +11,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
-
-from pathlib import Path
 
 from torch import nn
 
 from vtk_vision.core.errors import InputSizeError, UnknownNameError, VtkError
-from vtk_vision.models.external import Source, check_spec, describe_object, dry_run, instantiate, is_external, load_callable
+from vtk_vision.models.external import KeptCode, Source, check_spec, describe_object, dry_run, instantiate, is_external, load_callable
 from vtk_vision.models.torchvision_zoo import DEFAULT_CLASSES, DEFAULT_SHAPE
 
 log = logging.getLogger("vtk")
@@ -99,6 +97,9 @@ def model_spec(name: str, checked: bool = True) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
+        if name.endswith(".py"):
+            raise VtkError(f"{name} is a file: give {name}:NAME, NAME the nn.Module class or the function that "
+                           f"builds the model") from None
         raise UnknownNameError("model", name, list_models()) from None
 
 
@@ -108,29 +109,34 @@ def min_input_size(name: str, limit: int = 512) -> int:
     return next(s for s in range(1, limit + 1) if spec.check_size(s) is None)
 
 
+def _external_defaults(name: str) -> tuple[int, int, int, str]:
+    """(channels, side, classes, dataset) an external model gets when neither data nor options say:
+    ImageNet's for torchvision (the shape its own figures are for), Fashion-MNIST's for the user's own."""
+    if name.startswith("torchvision:"):
+        return DEFAULT_SHAPE[0], DEFAULT_SHAPE[1], DEFAULT_CLASSES, "cifar10"
+    return 1, 28, 10, "fashion-mnist"
+
+
 def _external_spec(name: str, checked: bool = True) -> ModelSpec:
     if checked:  # not when rebuilding from a run's copy: the original may be long gone
         check_spec(name)
-    torchvision = name.startswith("torchvision:")
-    channels, size, dataset = (*DEFAULT_SHAPE[:2], "cifar10") if torchvision else (1, 28, "fashion-mnist")
+    channels, size, _, dataset = _external_defaults(name)
     return ModelSpec(name, lambda **kw: create_model(name, **kw), channels, size, dataset,
                      f"{name} (not in the zoo)", lambda s: None)
 
 
-def _create_external(name: str, input_size: int | None, source: Source | None, run_copy: Path | None,
+def _create_external(name: str, input_size: int | None, source: Source | None, kept: KeptCode | None,
                      **kwargs: Any) -> nn.Module:
     """A user's or torchvision's model, built with what it takes and tried on one batch at its input shape."""
-    spec = _external_spec(name, checked=run_copy is None)
+    spec = _external_spec(name, checked=kept is None)
     size = spec.input_size if input_size is None else int(input_size)
     if not 1 <= size <= MAX_INPUT_SIZE:
         raise InputSizeError(f"sizes run from 1 to {MAX_INPUT_SIZE}, not {size}")
-    default_classes = DEFAULT_CLASSES if name.startswith("torchvision:") else 10
-    channels, classes = int(kwargs.pop("in_channels", spec.channels)), int(kwargs.pop("num_classes", default_classes))
-    fn, found = load_callable(name, run_copy, source.package if source else "")
+    channels, _, default_classes, _ = _external_defaults(name)
+    channels, classes = int(kwargs.pop("in_channels", channels)), int(kwargs.pop("num_classes", default_classes))
+    fn, found = load_callable(name, kept, source)
     model = instantiate(fn, name, classes, channels, size, kwargs)
     dry_run(model, name, (channels, size, size), classes)
-    if source is not None:  # rebuilt from a run: keep what the run recorded (its origin, its copy)
-        found = replace(source, sha256=found.sha256 or source.sha256)
     model.vtk_info = ModelInfo(name, (channels, size, size), classes, spec.default_dataset,
                                {"input_size": size, "in_channels": channels, "num_classes": classes, **kwargs},
                                found.to_dict())
@@ -156,13 +162,14 @@ def adopt_model(model: nn.Module, shape: tuple[int, int, int], num_classes: int,
 
 
 def create_model(name: str, input_size: int | None = None, *, source: Source | None = None,
-                 run_copy: Path | None = None, **kwargs: Any) -> nn.Module:
+                 kept: KeptCode | None = None, **kwargs: Any) -> nn.Module:
     """Build `name` for `input_size` (default: the model's own) and attach its ModelInfo.
 
     `name` may be an external spec (models/external.py); it takes `in_channels` and `num_classes` too, and
-    `run_copy`, a run folder's copy of its source file, to build from instead of the original."""
+    `kept` with `source`: a run folder's checked copy of its code and what run.json recorded of it, to build
+    from instead of the original (runs/sources.py)."""
     if is_external(name):
-        return _create_external(name, input_size, source, run_copy, **kwargs)
+        return _create_external(name, input_size, source, kept, **kwargs)
     spec = model_spec(name)
     size = spec.input_size if input_size is None else int(input_size)
     why = spec.check_size(size) if 1 <= size <= MAX_INPUT_SIZE else f"sizes run from 1 to {MAX_INPUT_SIZE}"

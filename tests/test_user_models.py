@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +13,20 @@ from safetensors.torch import save_file
 
 from vtk_vision.cli import cli
 
+BLOCKS = '''
+import torch
+from torch import nn
+
+
+def conv_block(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU())
+'''
+
 NET = '''
 import torch
 from torch import nn
+
+from blocks import conv_block  # a helper module beside the model's file
 
 
 class PlainNet(nn.Module):
@@ -24,12 +34,12 @@ class PlainNet(nn.Module):
 
     def __init__(self, num_classes=10, in_channels=1, width=6):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, width, 3, padding=1)
+        self.conv = conv_block(in_channels, width)
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.head = nn.Linear(width * 16, num_classes)
 
     def forward(self, x):
-        return self.head(self.pool(torch.relu(self.conv(x))).flatten(1))
+        return self.head(self.pool(self.conv(x)).flatten(1))
 
 
 def plain(num_classes):
@@ -49,6 +59,7 @@ def user_run(shared_data, tmp_path_factory):
     base = tmp_path_factory.mktemp("user-model")
     (base / "nets").mkdir()
     (base / "nets" / "plain.py").write_text(NET)
+    (base / "nets" / "blocks.py").write_text(BLOCKS)
     env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(base / "runs")}
     res = vtk(env, "train", str(base / "nets" / "plain.py") + ":PlainNet", "--subset", "0.05", "--epochs", "1",
               "--device", "cpu", "--model-arg", "width=5")
@@ -62,6 +73,8 @@ def test_user_model_trains_exports_and_benches(user_run):
     record = json.loads((run / "run.json").read_text())
     assert record["model"]["source"]["kind"] == "file" and record["model"]["kwargs"]["width"] == 5
     assert (run / "model_source" / "plain.py").read_text() == NET
+    assert (run / "model_source" / "blocks.py").read_text() == BLOCKS  # the helper it imported, kept too
+    assert list(record["model"]["source"]["helpers"]) == ["blocks.py"]
     res = vtk(env, "export", str(run), "--format", "all")
     assert res.exit_code == 0, res.output
     exports = json.loads((run / "exports" / "export.json").read_text())["artifacts"]
@@ -82,14 +95,14 @@ def test_run_rebuilds_from_its_copy_after_the_original_moved_or_changed(user_run
     assert res.exit_code == 0, res.output
     assert any("changed since" in r.getMessage() and "model_source/plain.py" in r.getMessage()
                for r in caplog.records)
-    original.rename(base / "nets" / "moved.py")
+    (base / "nets").rename(base / "moved")  # the model's file and its helper, both gone
     try:
         res = vtk(env, "eval", str(run), "--json")
         assert res.exit_code == 0, res.output
         assert json.loads(res.output)["accuracy"] == pytest.approx(json.loads(
             (run / "run.json").read_text())["accuracy"]["test"])
     finally:
-        (base / "nets" / "moved.py").rename(original)
+        (base / "moved").rename(base / "nets")
         original.write_text(NET)
 
 
@@ -98,13 +111,46 @@ def test_a_run_from_someone_else_runs_its_source_only_with_trust_code(user_run, 
     theirs = env | {"VTK_STATE_DIR": str(tmp_path / "another-user")}  # nothing trusted there
     res = vtk(theirs, "eval", str(run))
     assert res.exit_code == 1
-    assert "model source" in res.output and "--trust-code" in res.output and "Traceback" not in res.output
+    assert "model code" in res.output and "--trust-code" in res.output and "Traceback" not in res.output
     assert vtk(theirs, "eval", str(run), "--trust-code").exit_code == 0
     tampered = tmp_path / "tampered"
     shutil.copytree(run, tampered)
     (tampered / "model_source" / "plain.py").write_text(NET + "\nprint('pwned')\n")
     res = vtk(env, "eval", str(tampered))  # even this user's vtk never made this file
     assert res.exit_code == 1 and "pwned" not in res.output and "--trust-code" in res.output
+
+
+PAYLOAD = "open({marker!r}, 'w').write('ran')\n"
+
+
+@pytest.mark.parametrize("craft", ["source dropped from run.json", "source relabelled torchvision",
+                                   "an unrecorded module beside the copy", "a helper rewritten",
+                                   "a crafted __pycache__"])
+def test_a_crafted_run_folder_runs_none_of_its_code(user_run, tmp_path, craft):
+    """Code in a run folder runs only when run.json accounts for every file and the trust record knows it."""
+    base, env, run = user_run
+    evil = tmp_path / "evil"
+    shutil.copytree(run, evil)
+    marker = tmp_path / "ran"
+    record = json.loads((evil / "run.json").read_text())
+    source = evil / "model_source"
+    if craft == "source dropped from run.json":
+        (source / "plain.py").write_text(PAYLOAD.format(marker=str(marker)) + NET)
+        record["model"].pop("source")
+    elif craft == "source relabelled torchvision":
+        (source / "plain.py").write_text(PAYLOAD.format(marker=str(marker)) + NET)
+        record["model"]["source"] = {"kind": "torchvision", "spec": record["model"]["name"], "attr": "PlainNet"}
+    elif craft == "an unrecorded module beside the copy":
+        (source / "torch_helpers.py").write_text(PAYLOAD.format(marker=str(marker)))
+    elif craft == "a helper rewritten":
+        (source / "blocks.py").write_text(PAYLOAD.format(marker=str(marker)) + BLOCKS)
+    else:
+        (source / "__pycache__").mkdir()
+        (source / "__pycache__" / "blocks.cpython-311.pyc").write_bytes(b"crafted")
+    (evil / "run.json").write_text(json.dumps(record))
+    res = vtk(env, "eval", str(evil))  # env: the trust record of the user who trained `run`
+    assert res.exit_code == 1 and "Traceback" not in res.output, res.output
+    assert not marker.exists()
 
 
 def test_torchvision_resnet18_has_torchvisions_parameter_count():
@@ -123,10 +169,12 @@ def test_torchvision_model_takes_grey_images_and_the_datasets_classes():
 
 
 @pytest.fixture
-def weights(tmp_path):
+def weights(tmp_path, monkeypatch):
     import importlib.util
 
     (tmp_path / "plain.py").write_text(NET)
+    (tmp_path / "blocks.py").write_text(BLOCKS)
+    monkeypatch.syspath_prepend(str(tmp_path))
     spec = importlib.util.spec_from_file_location("plain_for_weights", tmp_path / "plain.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # so that torch.save can pickle the whole model below
@@ -169,10 +217,19 @@ BAD_FILES = {
                      ["has no 'Missing'", "Other"]),
     "not a module or factory": ("NUMBER = 3\n", "NUMBER", ["is a int, not an nn.Module class or a function"]),
     "factory that raises": ("def broken(num_classes):\n    raise ValueError('no such width')\n", "broken",
-                            ["broken(num_classes=10) raised ValueError: no such width"]),
+                            ["broken(num_classes=10) failed (ValueError: no such width)"]),
     "syntax error": ("def broken(:\n    pass\n", "broken", ["line 1: SyntaxError"]),
     "several inputs": (NET + "\nclass TwoInputs(PlainNet):\n    def forward(self, x, mask):\n        return x\n",
                        "TwoInputs", ["forward takes 2 inputs (x, mask)"]),
+    "a tuple while training": (NET.replace("from blocks import conv_block", "conv_block = lambda a, b: "
+                                           "__import__('torch').nn.Conv2d(a, b, 3, padding=1)")
+                               + "\nclass Aux(PlainNet):\n    def forward(self, x):\n        y = super().forward(x)"
+                               "\n        return (y, y) if self.training else y\n", "Aux",
+                               ["returns a tuple in training mode"]),
+    "sys.exit at import": ("import sys\nsys.exit(3)\n", "Net", ["called sys.exit(3)", "__name__"]),
+    "a class that needs an argument": ("from torch import nn\nclass Needs(nn.Module):\n    def __init__(self, "
+                                       "num_classes, width):\n        super().__init__()\n", "Needs",
+                                       ["missing 1 required positional argument: 'width'", "--model-arg"]),
     "fails at the data's shape": ("from torch import nn\ndef flat(num_classes):\n    return nn.Sequential("
                                   "nn.Flatten(), nn.Linear(1024, num_classes))\n", "flat",
                                   ["fails on a 1x28x28 input", "RuntimeError"]),
@@ -183,6 +240,7 @@ BAD_FILES = {
 def test_bad_model_files_are_refused_in_one_line_before_any_run_folder(case, tmp_path, shared_data):
     text, name, needles = BAD_FILES[case]
     (tmp_path / "bad.py").write_text(text)
+    (tmp_path / "blocks.py").write_text(BLOCKS)
     env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(tmp_path / "runs")}
     _one_line_refusal(vtk(env, "train", f"{tmp_path / 'bad.py'}:{name}", "--subset", "0.01", "--epochs", "1"),
                       *needles)
@@ -198,3 +256,44 @@ def test_bad_weights_are_refused_in_one_line_and_leave_no_folder(weights, tmp_pa
     res = vtk(env, "export", "--model", f"{weights / 'plain.py'}:PlainNet", "--weights", str(weights / file))
     _one_line_refusal(res, *needles)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_model_args_vtk_sets_are_refused_in_one_line(tmp_path):
+    res = vtk({"VTK_RUNS_DIR": str(tmp_path)}, "train", "torchvision:resnet18", "--model-arg", "num_classes=5")
+    assert res.exit_code == 2 and "num_classes is vtk's to set" in res.output and "Traceback" not in res.output
+
+
+def test_a_factory_with_positional_only_parameters_is_built():
+    from vtk_vision.models.external import instantiate
+
+    def net(num_classes, in_channels, /):
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(in_channels * 4, num_classes))
+
+    assert instantiate(net, "net", 3, 2, 2, {})(torch.zeros(1, 2, 2, 2)).shape == (1, 3)
+
+
+def test_a_reduced_precision_import_without_data_is_refused_before_any_folder(weights, tmp_path):
+    res = vtk({"VTK_RUNS_DIR": str(tmp_path / "runs")}, "export", "--model", f"{weights / 'plain.py'}:PlainNet",
+              "--weights", str(weights / "plain.safetensors"), "--precision", "int8")
+    assert res.exit_code == 2 and "give --dataset" in res.output
+    assert not (tmp_path / "runs").exists()
+
+
+class Scaled(torch.nn.Module):
+    """A notebook-style class whose constructor takes an argument vtk cannot know."""
+
+    def __init__(self, num_classes=10, in_channels=1, scale=1.0):
+        super().__init__()
+        self.scale = scale
+        self.head = torch.nn.Linear(in_channels * 64, num_classes)
+
+    def forward(self, x):
+        return self.head(x.flatten(1)) * self.scale
+
+
+def test_an_object_rebuilds_from_source_only_when_that_computes_the_same():
+    from vtk_vision.models import adopt_model
+
+    assert adopt_model(Scaled(), (1, 8, 8), 10).vtk_info.source["kind"] == "file"
+    other = adopt_model(Scaled(scale=5.0), (1, 8, 8), 10)  # same tensors, another model
+    assert other.vtk_info.source["kind"] == "object"

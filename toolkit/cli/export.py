@@ -29,18 +29,18 @@ def _formats():
     return artifact_formats()
 
 
-def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir):
-    """The run folder that `--model SPEC --weights FILE` makes, announced on stderr."""
+def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir, precision):
+    """The run folder that `--model SPEC --weights FILE` makes (removed again if nothing exports)."""
     from vtk_vision.runs.imported import import_weights
 
     if run is not None or not (model_spec and weights):
         raise click.UsageError("--model and --weights go together, in place of RUN")
+    if precision != "fp32" and not dataset:
+        raise click.UsageError(f"--precision {precision} is judged on the test accuracy it loses: give --dataset")
     if dataset and (channels or num_classes):
         raise click.UsageError("--channels and --num-classes come from --dataset when it is given")
     r = import_weights(model_spec, weights, dataset, str(data_dir) if data_dir else None, input_size, channels,
                        num_classes, str(runs_dir) if runs_dir else None)
-    measured = f"test accuracy {100 * r.record.accuracy['test']:.2f}%" if r.record.accuracy else "no dataset"
-    stderr.print(f"imported {weights} into {r.path} ({measured})")
     return r
 
 
@@ -117,9 +117,20 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                          max_accuracy_drop=max_accuracy_drop)
     for f in formats:  # a format/precision pair that makes no sense stops before the run is even read
         check_precision(f, opts)
-    r = _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir) \
-        if model_spec or weights else load_run(run, runs_dir, trust_code)
-    folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
+    imported = bool(model_spec or weights)
+    r = _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir,
+                  precision) if imported else load_run(run, runs_dir, trust_code)
+    try:
+        folder, results = export_run(r, formats, out_dir, opts, str(data_dir) if data_dir else None)
+    except BaseException:
+        if imported:
+            r.folder.discard(finished=True)  # the import was for this export: no folder without an artifact
+        raise
+    if imported and not any(x.passed for x in results):
+        r.folder.discard(finished=True)
+    elif imported:
+        measured = f"test accuracy {100 * r.record.accuracy['test']:.2f}%" if r.record.accuracy else "no dataset"
+        stderr.print(f"imported {weights} into {r.path} ({measured})")
     if as_json:
         emit_json([x.to_dict() for x in results])
     else:

@@ -18,7 +18,7 @@ def with_train_options(sweep: bool):
     """Attach every TRAIN_OPTIONS entry: typed for `train`, as comma lists for `sweep`."""
     def wrap(fn):
         for opt in reversed(TRAIN_OPTIONS):
-            if sweep:
+            if sweep and opt.sweepable:
                 name = opt.flag.split("/")[0]
                 fn = click.option(name, opt.field, default=None, metavar="V1,V2,...",
                                   help=opt.help + (" (true,false)" if opt.is_bool else ""))(fn)
@@ -182,6 +182,7 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
     from vtk_vision.training.sweep import combinations, sweep as run_sweep
 
     by_field = {o.field: o for o in TRAIN_OPTIONS}
+    fixed = {k: lists.pop(k) for k in list(lists) if not by_field[k].sweepable}  # one value for every run
     grid: dict[str, list] = {}
     for name, text in lists.items():
         if text is not None:
@@ -190,7 +191,7 @@ def sweep(model: str, runs_dir: Path | None, data_dir: Path | None, download: bo
             except click.BadParameter as e:
                 raise click.BadParameter(e.message, param_hint=by_field[name].flag.split("/")[0]) from None
     stderr.print(f"sweep: {len(combinations(grid))} run(s) over {', '.join(grid) or 'no options'}")
-    result = run_sweep(_base_config(model, data_dir, download, runs_dir, {}), grid,
+    result = run_sweep(_base_config(model, data_dir, download, runs_dir, fixed), grid,
                        {o.field for o in TRAIN_OPTIONS if o.model_arg}, fit_one=_fit,
                        on_combination=lambda i, n, values: stderr.print(f"[{i}/{n}] {values}"))
     console.print(table("sweep results (sorted by validation accuracy)",

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from vtk_vision.cli.options import Bounded
-from vtk_vision.runs.config import CHOICES, CLASS_WEIGHT, LIMITS, Limit
+from vtk_vision.runs.config import CHOICES, CLASS_WEIGHT, LIMITS, RESERVED_MODEL_ARGS, Limit
 
 __all__ = ["TrainOption", "TRAIN_OPTIONS", "parse_class_weights", "to_config_kwargs"]
 
@@ -50,6 +50,9 @@ def parse_model_args(text: str) -> dict[str, Any]:
         key, sep, value = part.partition("=")
         if not sep or not key.strip().isidentifier():
             raise click.BadParameter(f"{part!r} is not NAME=VALUE (e.g. width=16)")
+        if key.strip() in RESERVED_MODEL_ARGS:
+            raise click.BadParameter(f"{key.strip()} is vtk's to set: num_classes and in_channels come from the "
+                                     f"dataset, input_size from --input-size")
         try:
             out[key.strip()] = json.loads(value)
         except ValueError:
@@ -125,7 +128,8 @@ TRAIN_OPTIONS: list[TrainOption] = [
     TrainOption("--depth", "depth", click.IntRange(1, 5), "Layers (deep_mlp).", model_arg=True),
     TrainOption("--bn/--no-bn", "bn", bool, "BatchNorm (dnn, lenet5).", model_arg=True),
     TrainOption("--model-arg", "model_arg", _ModelArgs(), "Keyword arguments for a FILE.py:NAME or torchvision "
-                "model, e.g. width=16,dropout=0.1 (values read as JSON).", model_arg=True),
+                "model, e.g. width=16,dropout=0.1 (values read as JSON; one set for a whole sweep).",
+                model_arg=True, sweepable=False),
 ]
 
 

@@ -12,6 +12,7 @@ and pt2 files are loaded with pickling refused, so neither needs this.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 from pathlib import Path
@@ -43,10 +44,14 @@ def _known() -> dict[str, str]:
 
 
 def remember(path: Path) -> None:
-    """Record that this user's vtk wrote `path` (as it is now)."""
-    known = _known()
-    known[file_sha256(path)] = str(Path(path).resolve())
-    write_json(_store(), {"sha256": known})
+    """Record that this user's vtk wrote `path` (as it is now). Under a lock: two vtk processes recording at
+    once must not drop each other's entry (the loser's own files would then read as foreign)."""
+    _store().parent.mkdir(parents=True, exist_ok=True)
+    with open(_store().with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = _known()
+        known[file_sha256(path)] = str(Path(path).resolve())
+        write_json(_store(), {"sha256": known})
 
 
 def is_known(path: Path) -> bool:
@@ -54,9 +59,10 @@ def is_known(path: Path) -> bool:
 
 
 def require_trusted(path: Path, consent: bool, what: str = "TorchScript",
-                    otherwise: str = "or leave it out (--runtime eager,onnx,pt2)") -> None:
-    """Refuse a code-carrying file this user's vtk did not write, unless the user consented."""
-    if consent or is_known(path):
+                    otherwise: str = "or leave it out (--runtime eager,onnx,pt2)", digest: str | None = None) -> None:
+    """Refuse a code-carrying file this user's vtk did not write, unless the user consented. `digest`: the
+    SHA-256 of the bytes that will run, when the caller has read them already (no second read to race)."""
+    if consent or (digest or file_sha256(path)) in _known():
         return
     raise ArtifactError(
         f"{printable(path)} is {what}, which is code, and vtk did not write it on this machine (its SHA-256 is not "

@@ -20,6 +20,8 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "step", "plateau", "none")
 LOSSES = ("ce", "mse")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+# set by vtk from the data and options, or by create_model itself: never a model argument of the user's
+RESERVED_MODEL_ARGS = frozenset({"num_classes", "in_channels", "input_size", "source", "kept"})
 MAX_INPUT_SIZE = 1024  # a square side beyond this is no small vision model, and its layers would not fit in memory
 
 
@@ -134,6 +136,9 @@ class TrainConfig:
                 raise ValueError(f"{f.name} should not be {type(value).__name__} ({value!r:.40})")
         if not isinstance(self.model_args, dict):
             raise ValueError(f"model_args should be an object, not {type(self.model_args).__name__}")
+        if reserved := sorted(RESERVED_MODEL_ARGS & set(self.model_args)):
+            raise ValueError(f"model argument {reserved[0]} is vtk's to set (num_classes and in_channels come from "
+                             f"the dataset, input_size from --input-size)")
         for c, w in self.class_weights.items():
             if isinstance(c, bool) or not isinstance(c, int) or c < 0:
                 raise ValueError(f"class_weights names class {c!r}; classes are numbers from 0")

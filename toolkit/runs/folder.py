@@ -96,12 +96,13 @@ class RunFolder:
             except FileExistsError:
                 n += 1
 
-    def discard(self) -> None:
-        """Remove a folder this process just created and could not finish (no run.json yet): a failed import
-        leaves nothing that could be taken for a run."""
+    def discard(self, finished: bool = False) -> None:
+        """Remove a folder this process just created and could not finish (no run.json yet, or, with
+        `finished`, an import whose export then failed): a failure leaves nothing that could be taken for a
+        run."""
         import shutil
 
-        if not (self.path / RECORD).exists():
+        if finished or not (self.path / RECORD).exists():
             shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
@@ -267,19 +268,34 @@ class RunFolder:
         return self.check_inside(self.path / "tb")
 
     # ------------------------------------------------------------ a user model's source
-    def keep_source(self, name: str, data: bytes) -> str:
-        """Write the model's source into `model_source/NAME`; its path relative to the run folder."""
-        copy = self.check_inside(self.path / SOURCE_DIR / _slug(name))
+    def keep_source(self, relative: str, data: bytes) -> str:
+        """Write model code into `model_source/RELATIVE` (a module path such as `layers.py` or
+        `utils/ops.py`); its path relative to the run folder."""
+        parts = relative.split("/")
+        if not parts or any(not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", p) for p in parts):
+            raise RunError(f"cannot keep model code named {printable(relative)!r} with the run")
+        copy = self.check_inside(self.path / SOURCE_DIR / Path(*parts))
+        copy.parent.mkdir(parents=True, exist_ok=True)
         write_bytes(copy, data)
         return copy.relative_to(self.path).as_posix()
 
+    def source_files(self) -> list[str]:
+        """Everything under `model_source/`, relative to the run folder (folders end in '/')."""
+        root = self.path / SOURCE_DIR
+        if not root.exists():
+            return []
+        return sorted(p.relative_to(self.path).as_posix() + ("/" if p.is_dir() and not p.is_symlink() else "")
+                      for p in root.rglob("*"))
+
     def source_file(self, relative: str) -> Path:
-        """The run's copy of its model source; a path that leaves the run folder is refused."""
+        """A file of the run's kept model code; a path that leaves the run folder, a link or anything but a
+        .py file is refused."""
         path = self.path / relative
         root = self.path.resolve()
-        if Path(relative).is_absolute() or root not in path.resolve().parents or path.is_symlink():
-            raise RunError(f"{printable(self.path / RECORD)}: model source {printable(relative)!r} is not a file "
-                           f"inside the run folder; vtk runs no code from elsewhere")
+        if Path(relative).is_absolute() or root not in path.resolve().parents or path.is_symlink() \
+                or not relative.startswith(SOURCE_DIR + "/") or not relative.endswith(".py"):
+            raise RunError(f"{printable(self.path / RECORD)}: model source {printable(relative)!r} is not a .py file "
+                           f"inside {SOURCE_DIR}/; vtk runs no code from elsewhere")
         if not path.is_file():
             raise RunError(f"{printable(path)} is missing: the run's copy of its model source was deleted; "
                            f"train the run again")

@@ -55,7 +55,10 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        what = f" (it holds {found.group(1)})" if found else ""
+        if not found:
+            raise VtkError(f"--weights {printable(path)} is not a PyTorch state dict (it does not unpickle: "
+                           f"{printable(str(e).splitlines()[-1][:120])})") from None
+        what = f" (it holds {found.group(1)})"
         raise VtkError(f"--weights {printable(path)} needs an unrestricted unpickler{printable(what)[:120]}, and "
                        f"unpickling can run code; save model.state_dict() or use safetensors") from None
     except Exception as e:  # a truncated or foreign file fails in many ways inside torch.load

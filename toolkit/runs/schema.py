@@ -184,6 +184,8 @@ def _model(r: _Reader) -> ModelInfo:
     if num_classes < 1:
         r.fail(f"'num_classes' should be at least 1, got {num_classes}")
     kwargs = r.get("kwargs", dict)
+    if {"source", "kept"} & set(kwargs):  # create_model's own arguments: a record never sets them
+        r.at("kwargs").fail("names 'source' or 'kept', which are not model arguments")
     if "input_size" in kwargs and kwargs["input_size"] != shape[1]:
         r.fail(f"'kwargs.input_size' {kwargs['input_size']!r} disagrees with 'input_shape' {list(shape)}")
     source = r.get("source", dict, None)
@@ -195,7 +197,12 @@ def _model(r: _Reader) -> ModelInfo:
             src.at("kind").fail(f"should be file, module, torchvision or object, got {src.data['kind']!r}")
         if src.data["spec"] != r.data["name"]:
             src.at("spec").fail(f"{src.data['spec']!r} is not the model {r.data['name']!r}")
-        source = {k: str(v) for k, v in source.items() if isinstance(v, str)}
+        if (src.data["kind"] == "torchvision") != str(r.data["name"]).startswith("torchvision:"):
+            src.at("kind").fail(f"{src.data['kind']!r} does not fit the model {r.data['name']!r}")
+        helpers = src.get("helpers", dict, {})
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in helpers.items()):
+            src.at("helpers").fail("should map file names to SHA-256 digests")
+        source = {k: v for k, v in source.items() if isinstance(v, str)} | {"helpers": dict(helpers)}
     return ModelInfo(r.get("name", str), shape, num_classes, r.get("default_dataset", str, ""), kwargs, source)
 
 
