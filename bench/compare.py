@@ -66,6 +66,7 @@ class RowChange:
     old_accuracy: float | None = None  # None: not measured
     new_accuracy: float | None = None
     correct_change: int | None = None  # images the new row gets right minus the old row's; None: not comparable
+    unstable: bool = False       # either bench flagged the row unstable (its spread stayed over the limit)
 
     @property
     def accuracy_change_pts(self) -> float | None:
@@ -176,7 +177,8 @@ def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, 
                                            (True, False): "new failed"}[ran])
     p50s = {"old_p50": _p50(old), "new_p50": _p50(new)}
     ratio = p50s["new_p50"] / p50s["old_p50"]
-    measured = {**ident, **p50s, **_accuracy(old, new, same_split), "ratio": ratio}
+    measured = {**ident, **p50s, **_accuracy(old, new, same_split), "ratio": ratio,
+                "unstable": bool(old.get("unstable") or new.get("unstable"))}
     old_ms, new_ms = _samples(old), _samples(new)
     if old_ms is None or new_ms is None:
         return RowChange(**measured, verdict="no samples")
@@ -222,11 +224,13 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def change_rows(comparison: Comparison) -> list[list[str]]:
-    """The comparison as table cells; '-' where a figure was not measured."""
+    """The comparison as table cells; '-' where a figure was not measured, '!' after the verdict of a row
+    that either bench flagged unstable."""
     out = []
     for r in comparison.rows:
         ci = "-" if r.ci_low is None else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
         images = "-" if r.correct_change is None else f"{r.correct_change:+d}"
         out.append([r.runtime, r.provider, str(r.batch), "-" if r.threads is None else str(r.threads),
-                    _num(r.old_p50, ".4f"), _num(r.new_p50, ".4f"), _num(r.ratio, ".3f"), ci, r.verdict, images])
+                    _num(r.old_p50, ".4f"), _num(r.new_p50, ".4f"), _num(r.ratio, ".3f"), ci,
+                    r.verdict + ("!" if r.unstable else ""), images])
     return out

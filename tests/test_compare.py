@@ -12,7 +12,12 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from vtk_vision.bench.compare import compare_reports, failures, ratio_interval
+from vtk_vision.bench.compare import (
+    change_rows,
+    compare_reports,
+    failures,
+    ratio_interval,
+)
 from vtk_vision.cli import cli
 
 TEST_IMAGES = 10_000
@@ -67,6 +72,9 @@ def test_verdicts_follow_the_interval():
                    _row(batch=64, samples=_samples(6, scale=0.7))])
     verdicts = {r.batch: r.verdict for r in compare_reports(old, new).rows}
     assert verdicts == {1: "same", 8: "slower", 64: "faster"}
+    new["rows"][1]["unstable"] = True  # a row its bench could not steady: the verdict says so
+    cells = {row[2]: row[8] for row in change_rows(compare_reports(old, new))}
+    assert cells == {"1": "same", "8": "slower!", "64": "faster"}
 
 
 def test_a_small_change_is_the_same_within_the_tolerance(tmp_path):

@@ -32,14 +32,17 @@ def show_comparison(comparison, title: str, wide: bool) -> None:
     from vtk_vision.bench.compare import CHANGE_COLUMNS, CHANGE_OPTIONAL, change_rows
     from vtk_vision.present.tables import table
 
-    optional = tuple(c for c in CHANGE_OPTIONAL if c != "provider" or len({r.provider for r in comparison.rows}) == 1)
+    providers = sorted({r.provider for r in comparison.rows})
+    optional = tuple(c for c in CHANGE_OPTIONAL if c != "provider" or len(providers) == 1)
+    title += f", provider {providers[0]}" if len(providers) == 1 else ""  # the column may be left out
     console.print(table(title, CHANGE_COLUMNS, change_rows(comparison), optional=optional,
                         right={"batch", "thr", "old ms", "new ms", "new/old", "Δ images"},
                         width=None if wide or not console.is_terminal else console.width))
     tol = f"{100 * comparison.tolerance:g}%"
     console.print(f"new/old = new p50 / old p50; 95% CI from a seeded bootstrap of both medians over the raw "
                   f"samples; verdict: faster or slower when the whole interval is more than {tol} away from 1, "
-                  f"else same (within noise); no samples: a file kept none, so no interval")
+                  f"else same (within noise); no samples: a file kept none, so no interval"
+                  + ("; !: a bench flagged the row unstable" if any(r.unstable for r in comparison.rows) else ""))
     for r in comparison.rows:
         if r.correct_change:
             console.print(f"accuracy {r.key}: {100 * r.old_accuracy:.2f}% -> {100 * r.new_accuracy:.2f}% "
