@@ -11,8 +11,8 @@ whole interval is above 1 + tolerance, faster when it is below
 1 / (1 + tolerance), else the same within noise. The tolerance (5% unless
 asked) is there because the samples of one bench cannot see what moves
 between two benches: on this 2-core machine two benches of the same files a
-minute apart differed by 1.7-3.1% on ONNX rows whose intervals were under 2%
-wide. A file without raw samples (an
+minute apart differed by 1.7-3.3% on ONNX rows, two of them with intervals
+under 1% wide. A file without raw samples (an
 older bench.json, or `vtk bench --no-samples`) gets the verdict "no samples":
 its p50 ratio is shown, but no interval or verdict is made up for it.
 Accuracy is compared to the image through each row's `correct` count.
