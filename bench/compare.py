@@ -142,14 +142,19 @@ def ratio_interval(old_ms, new_ms, *, seed: int = SEED, resamples: int = RESAMPL
     return float(low), float(high)
 
 
-def _samples(row: dict) -> list | None:
+def _samples(row: dict) -> np.ndarray | None:
+    """The row's raw per-call times in ms, or None where the file kept none."""
     samples = row.get("samples_ms")
     if not isinstance(samples, list) or not samples:
         return None
-    if not all(isinstance(s, (int, float)) and math.isfinite(s) and s > 0 for s in samples):
+    try:
+        ms = np.asarray(samples, dtype=float)
+    except (TypeError, ValueError):
+        ms = np.array([math.nan])
+    if ms.ndim != 1 or not np.all(np.isfinite(ms) & (ms > 0)):
         raise VtkError(f"row {row_key(row)} holds raw samples that are not positive numbers; "
                        f"compare files `vtk bench` wrote")
-    return samples
+    return ms
 
 
 def _p50(row: dict) -> float:

@@ -167,7 +167,8 @@ def test_a_file_that_is_not_a_bench_is_one_line(tmp_path, content):
 
 
 @pytest.mark.parametrize("damage", [{"latency_ms": {"p50": 0}}, {"latency_ms": None},
-                                    {"samples_ms": [1.0, -2.0]}, {"samples_ms": [1.0, "x"]}])
+                                    {"samples_ms": [1.0, -2.0]}, {"samples_ms": [1.0, "x"]},
+                                    {"samples_ms": [[1.0], [2.0]]}, {"samples_ms": [1.0, None]}])
 def test_a_row_with_unusable_figures_is_one_line_even_when_it_matches_nothing(tmp_path, damage):
     bad = _write(tmp_path / "bad.json", _report([_row(batch=999, samples=_samples(1)) | damage]))
     good = _write(tmp_path / "good.json", _report([_row(samples=_samples(1))]))
