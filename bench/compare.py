@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
 __all__ = ["CHANGE_COLUMNS", "CHANGE_OPTIONAL", "VERDICTS", "Comparison", "RowChange", "change_rows",
-           "compare_reports", "failures", "load_bench", "ratio_interval"]
+           "compare_reports", "context_notes", "failures", "load_bench", "ratio_interval"]
 
 SEED = 14          # the same files always give the same intervals
 RESAMPLES = 10_000  # bootstrap replicates of each median: one Beta draw each (see _medians), so they are cheap
@@ -78,13 +78,14 @@ class Comparison:
     rows: list[RowChange]
     only_old: list[str]   # row keys in the old file alone
     only_new: list[str]
+    notes: list[str] = field(default_factory=list)  # how the two benches' circumstances differ
     tolerance: float = TOLERANCE
     resamples: int = RESAMPLES
     seed: int = SEED
 
     def to_dict(self) -> dict:
         return {"rows": [asdict(r) | {"accuracy_change_pts": r.accuracy_change_pts} for r in self.rows],
-                "only_old": self.only_old, "only_new": self.only_new, "verdicts": VERDICTS,
+                "only_old": self.only_old, "only_new": self.only_new, "notes": self.notes, "verdicts": VERDICTS,
                 "tolerance": self.tolerance,
                 "interval": f"95% percentile bootstrap of median(new)/median(old), {self.resamples} resamples, "
                             f"seed {self.seed}; p50 as the bench takes it (nearest rank)"}
@@ -125,7 +126,7 @@ def _medians(rng: np.random.Generator, samples: np.ndarray, resamples: int) -> n
     Drawn exactly without resampling: the p50 of n values drawn from the samples is their m-th smallest
     (m = ceil(n / 2)), which is the sorted samples at the m-th smallest of n uniforms, and that uniform is
     Beta(m, n - m + 1). One Beta draw per replicate instead of n values: a 50,000-sample row costs what
-    a 50-sample one does (resampling it 1,000 times took seconds a row on this machine)."""
+    a 50-sample one does (40 large rows took 10.8 s by resampling, even subsampled to 4,096 a side)."""
     x = np.sort(samples)
     n = len(x)
     m = -(-n // 2)
@@ -193,6 +194,31 @@ def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, 
     return RowChange(**measured, verdict=verdict, ci_low=low, ci_high=high)
 
 
+def _get(report: dict, *path: str):
+    for name in path:
+        report = report.get(name) if isinstance(report, dict) else None
+    return report
+
+
+# What must match for a change to be the code's rather than the circumstances': (label, path in the report).
+_CONTEXT = (("model", ("model", "name")), ("dataset", ("dataset",)), ("test images", ("test_images",)),
+            ("CPU", ("environment", "cpu")), ("cores", ("environment", "cpu_count")),
+            ("GPU", ("environment", "gpu", "name")),
+            *((f"{name} version", ("environment", "versions", name)) for name in ("torch", "onnxruntime", "openvino")))
+
+
+def context_notes(old: dict, new: dict) -> list[str]:
+    """One line for each circumstance that differs between the two benches (model, data, machine, library
+    versions): a change in them explains a latency change as well as a change in the code would."""
+    out = []
+    for label, path in _CONTEXT:
+        a, b = _get(old, *path), _get(new, *path)
+        if a != b and (a, b) != (None, None):
+            out.append(f"the {label} differs: {'not recorded' if a is None else a} in the old file, "
+                       f"{'not recorded' if b is None else b} in the new")
+    return out
+
+
 def compare_reports(old: dict, new: dict, *, tolerance: float = TOLERANCE, seed: int = SEED) -> Comparison:
     """Every row in both reports compared, in the new report's order; rows on one side only listed.
     `tolerance` (0.05: 5%) is the change a verdict ignores, however narrow its interval."""
@@ -200,7 +226,7 @@ def compare_reports(old: dict, new: dict, *, tolerance: float = TOLERANCE, seed:
     same_split = old.get("dataset") == new.get("dataset") and old.get("test_images") == new.get("test_images")
     rows = [_change(k, old_rows[k], r, same_split, tolerance, seed) for k, r in new_rows.items() if k in old_rows]
     return Comparison(rows, [k for k in old_rows if k not in new_rows], [k for k in new_rows if k not in old_rows],
-                      tolerance, seed=seed)
+                      context_notes(old, new), tolerance, seed=seed)
 
 
 def failures(comparison: Comparison, *, slower: float | None = None,

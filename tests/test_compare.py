@@ -147,6 +147,19 @@ def test_rows_on_one_side_and_without_accuracy_or_samples(tmp_path):
     assert [r["verdict"] for r in data["rows"]] == ["same", "no samples"] and data["failures"] == []
 
 
+def test_what_differs_around_the_two_benches_is_named(tmp_path):
+    env = {"threads": [1, 2], "cpu": "AMD EPYC", "versions": {"torch": "2.15.0", "onnxruntime": "1.31.1"}}
+    old = _report([_row(samples=_samples(1))]) | {"environment": env}
+    new = _report([_row(samples=_samples(2))]) | {"environment": env | {"cpu": "Intel Xeon",
+                                                                        "versions": {"torch": "2.16.0"}}}
+    res = _compare(_write(tmp_path / "old.json", old), _write(tmp_path / "new.json", new))
+    assert res.exit_code == 0, res.output
+    assert "note: the CPU differs: AMD EPYC in the old file, Intel Xeon in the new" in res.output
+    assert "note: the torch version differs: 2.15.0 in the old file, 2.16.0 in the new" in res.output
+    assert "note: the onnxruntime version differs: 1.31.1 in the old file, not recorded in the new" in res.output
+    assert "note:" not in _compare(_write(tmp_path / "same.json", old), tmp_path / "old.json").output
+
+
 def test_an_old_file_without_thread_counts_matches_rows_at_its_thread_count(tmp_path):
     old_rows = [{k: v for k, v in _row(threads=None, samples=_samples(1)).items() if k != "threads"}]
     old = _write(tmp_path / "old.json", _report(old_rows, threads=2))

@@ -50,6 +50,8 @@ def show_comparison(comparison, title: str, wide: bool) -> None:
     for side, keys in (("old", comparison.only_old), ("new", comparison.only_new)):
         if keys:
             console.print(f"only in the {side} file: {', '.join(keys)}")
+    for note in comparison.notes:
+        console.print(f"note: {note}")
 
 
 @cli.command()
