@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from vtk_vision.bench.keys import runtime_label
 from vtk_vision.bench.memory import MemoryWindow
 from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
@@ -189,8 +190,7 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         return [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes]
     except Exception as e:  # noqa: BLE001  (a runtime that cannot load must not stop the others; its rows say why)
         return [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
-    label = target.runtime if target.precision == "fp32" else f"{target.runtime} {target.precision}"
-    rows = []
+    label, rows = runtime_label(base), []
     for i, b in enumerate(batch_sizes):
         progress(i, f"{label} on {target.provider}, batch {b}, {thread_label(target.threads)}")
         window.reset_peak()  # an earlier, larger batch must not lend this one its peak
