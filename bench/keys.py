@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["report_threads", "row_key", "runtime_label"]
+__all__ = ["report_threads", "row_key", "runtime_label", "thread_label"]
 
 
 def runtime_label(row: dict) -> str:
@@ -22,3 +22,8 @@ def row_key(row: dict, default_threads: int | None = None) -> str:
     scaling carry no count; pass the file's own (`report_threads`)."""
     threads = row.get("threads") or default_threads
     return f"{runtime_label(row)}/{row['provider']}/b{row['batch']}/t{threads or '?'}"
+
+
+def thread_label(threads: int | None) -> str:
+    """'1 thread', '2 threads'."""
+    return "? threads" if threads is None else f"{threads} thread{'' if threads == 1 else 's'}"

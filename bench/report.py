@@ -9,7 +9,7 @@ import json
 import math
 from pathlib import Path
 
-from vtk_vision.bench.keys import report_threads, row_key, runtime_label
+from vtk_vision.bench.keys import report_threads, row_key, runtime_label, thread_label
 from vtk_vision.core.atomic import write_text
 
 __all__ = ["COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
@@ -72,7 +72,7 @@ def fastest_rows(report: dict) -> list[list[str]]:
     for f in report.get("fastest") or []:
         others = ", ".join(f"{t}: {p:.4f}" for t, p in f["p50_ms_by_threads"].items())
         out.append([runtime_label(f), f["provider"], str(f["batch"]),
-                    f"{f['threads']} thread{'' if f['threads'] == 1 else 's'}{' (unstable)' if f['unstable'] else ''}",
+                    thread_label(f["threads"]) + (" (unstable)" if f["unstable"] else ""),
                     f"{f['p50_ms']:.4f}", others])
     return out
 
@@ -101,8 +101,9 @@ def to_csv(report: dict, path: Path) -> None:
 
 
 def _threads_text(env: dict) -> str:
-    threads = env.get("threads")
-    counts = threads if isinstance(threads, list) else [threads]
+    counts = env.get("threads")
+    if not isinstance(counts, list):  # a file from before thread scaling: one count
+        return thread_label(counts)
     return f"{', '.join(map(str, counts))} thread{'' if counts == [1] else 's'}"
 
 

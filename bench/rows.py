@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vtk_vision.bench.keys import runtime_label
+from vtk_vision.bench.keys import runtime_label, thread_label
 from vtk_vision.bench.memory import MemoryWindow
 from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
 from vtk_vision.exporters import get_format
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
-__all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "thread_label", "time_runtime"]
+__all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,6 @@ class Row:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def thread_label(threads: int | None) -> str:
-    return "? threads" if threads is None else f"{threads} thread{'' if threads == 1 else 's'}"
 
 
 def _reason(e: Exception) -> str:
