@@ -15,9 +15,10 @@ __all__ = ["environment"]
 
 def _cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor() or platform.machine()
@@ -29,19 +30,20 @@ def _gpu() -> dict | None:
     info = {"name": torch.cuda.get_device_name(0), "capability": ".".join(map(str, torch.cuda.get_device_capability(0)))}
     try:
         info["driver"] = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                        capture_output=True, text=True, timeout=10).stdout.strip()
+                                        capture_output=True, text=True, timeout=10, check=False).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         info["driver"] = None
     return info
 
 
-def environment(threads: int) -> dict:
+def environment(threads: tuple[int, ...]) -> dict:
+    """Where and with what the figures were taken; `threads` is the list of thread counts the rows used
+    (files from before thread scaling hold one int here)."""
     import onnxruntime as ort
-
     from vtk_vision.core.cpu import cpu_features, describe_features
     from vtk_vision.core.versions import library_versions
 
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": _cpu_model(),
-            "cpu_features": cpu_features(), "cpu_features_text": describe_features(), "cpu_count": os.cpu_count(), "threads": threads, "gpu": _gpu(),
+            "cpu_features": cpu_features(), "cpu_features_text": describe_features(), "cpu_count": os.cpu_count(), "threads": list(threads), "gpu": _gpu(),
             "ort_providers_available": ort.get_available_providers(), "versions": library_versions(),
             "platform": platform.platform()}

@@ -1,4 +1,5 @@
-"""Bench output: the console table, CSV, Markdown, a latency/throughput plot, and deltas against an old run."""
+"""Bench output: the console table, CSV, Markdown, a latency/throughput plot, the thread-scaling summary,
+and the cells of a comparison with an older bench (bench/compare.py computes it)."""
 
 from __future__ import annotations
 
@@ -8,54 +9,84 @@ import json
 import math
 from pathlib import Path
 
-from vtk_vision.core.atomic import write_json, write_text
-from vtk_vision.core.errors import VtkError
-from vtk_vision.core.text import printable
+from vtk_vision.bench.keys import report_threads, row_key, runtime_label, thread_label
+from vtk_vision.core.atomic import write_text
 
-__all__ = ["COLUMNS", "OPTIONAL", "runtime_label", "row_key", "table_rows", "to_csv", "to_markdown", "plot", "compare", "write_outputs"]
+__all__ = ["COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
+           "row_key", "runtime_label", "table_rows", "to_csv", "to_markdown", "write_outputs"]
 
-COLUMNS = ["runtime", "provider", "batch", "status", "size", "accuracy", "Δ eager", "p50 ms", "p99 ms", "images/s"]
+COLUMNS = ["runtime", "provider", "batch", "thr", "status", "size", "accuracy", "Δ eager", "p50 ms",
+           "p90/p50", "p99 ms", "images/s", "memory"]
 # Left out, in this order, when the terminal is too narrow for the whole table (`vtk bench --wide` keeps
 # them; bench.json and --csv/--md always hold every figure).
-OPTIONAL = ("p99 ms", "provider", "size", "Δ eager")
-
-
-def runtime_label(row: dict) -> str:
-    """'onnx', or 'onnx int8' for a reduced-precision artifact (rows from before precisions are fp32)."""
-    precision = row.get("precision", "fp32")
-    return row["runtime"] if precision == "fp32" else f"{row['runtime']} {precision}"
-
-
-def row_key(row: dict) -> str:
-    """What identifies a row between two bench files: runtime, precision, provider, batch."""
-    return f"{runtime_label(row)}/{row['provider']}/{row['batch']}"
+OPTIONAL = ("p99 ms", "memory", "provider", "size", "Δ eager")
+RIGHT = {"batch", "thr", "size", "accuracy", "Δ eager", "p50 ms", "p90/p50", "p99 ms", "images/s", "memory"}
+NOT_MEASURED = "-"  # accuracy of a row timed without labels, memory where the kernel cannot say
 
 
 def _size(n: int | None) -> str:
     return "-" if not n else f"{n / 1e3:.0f} KB" if n < 1e6 else f"{n / 1e6:.1f} MB"
 
 
+def _status(r: dict) -> str:
+    if r["status"] != "ok":
+        return f"{r['status']}: {r['reason']}"
+    return "unstable" if r.get("unstable") else "ok"
+
+
+def _accuracy_cells(r: dict) -> list[str]:
+    if r.get("accuracy") is None:
+        return [NOT_MEASURED, NOT_MEASURED]
+    delta = r.get("accuracy_delta")
+    return [f"{100 * r['accuracy']:.2f}%", NOT_MEASURED if delta is None else f"{100 * delta:+.2f}"]
+
+
+def _memory(r: dict) -> str:
+    mb = r.get("runtime_memory_mb")
+    return NOT_MEASURED if mb is None else f"{mb:.1f} MB"
+
+
 def table_rows(report: dict) -> list[list[str]]:
+    """Cells under COLUMNS, one list per row; '-' wherever a figure was not measured."""
+    threads = report_threads(report)
     out = []
     for r in report["rows"]:
+        head = [runtime_label(r), r["provider"], str(r["batch"]), str(r.get("threads") or threads or "?"),
+                _status(r), _size(r["size_bytes"])]
         if r["status"] != "ok":
-            out.append([runtime_label(r), r["provider"], str(r["batch"]), f"{r['status']}: {r['reason']}",
-                        _size(r["size_bytes"]), *["-"] * 5])
+            out.append(head + [NOT_MEASURED] * (len(COLUMNS) - len(head)))
             continue
         lat = r["latency_ms"]
-        out.append([runtime_label(r), r["provider"], str(r["batch"]), "ok", _size(r["size_bytes"]),
-                    f"{100 * r['accuracy']:.2f}%", f"{100 * r['accuracy_delta']:+.2f}", f"{lat['p50']:.4f}",
-                    f"{lat['p99']:.4f}", f"{r['images_per_s']:,.0f}"])
+        spread = lat.get("spread") or (lat["p90"] / lat["p50"])
+        out.append(head + _accuracy_cells(r) + [f"{lat['p50']:.4f}", f"{spread:.2f}", f"{lat['p99']:.4f}",
+                                                f"{r['images_per_s']:,.0f}", _memory(r)])
+    return out
+
+
+FASTEST_COLUMNS = ["runtime", "provider", "batch", "fastest", "p50 ms", "p50 ms by threads"]
+
+
+def fastest_rows(report: dict) -> list[list[str]]:
+    """The thread-scaling summary as table cells: the fastest count per runtime and batch."""
+    out = []
+    for f in report.get("fastest") or []:
+        others = ", ".join(f"{t}: {p:.4f}" for t, p in f["p50_ms_by_threads"].items())
+        out.append([runtime_label(f), f["provider"], str(f["batch"]),
+                    thread_label(f["threads"]) + (" (unstable)" if f["unstable"] else ""),
+                    f"{f['p50_ms']:.4f}", others])
     return out
 
 
 def _flat(report: dict) -> list[dict]:
+    """One flat dict per row for CSV: latency figures as columns, raw samples left to the JSON."""
     rows = []
     for r in report["rows"]:
         lat = r.get("latency_ms") or {}
-        rows.append({k: v for k, v in r.items() if k not in ("latency_ms", "active_providers")}
-                    | {f"{k}_ms": v for k, v in lat.items() if k not in ("n", "cv")}
-                    | {"samples": lat.get("n"), "cv": lat.get("cv"),
+        rows.append({k: v for k, v in r.items() if k not in ("latency_ms", "active_providers", "samples_ms",
+                                                             "round_spreads")}
+                    | {f"{k}_ms": v for k, v in lat.items() if k not in ("n", "cv", "spread")}
+                    | {"samples": lat.get("n"), "cv": lat.get("cv"), "p90_over_p50": lat.get("spread"),
+                       "rounds": len(r.get("round_spreads") or []) or None,
                        "active_providers": " ".join(r.get("active_providers") or [])})
     return rows
 
@@ -69,72 +100,89 @@ def to_csv(report: dict, path: Path) -> None:
     write_text(path, buf.getvalue())
 
 
+def _threads_text(env: dict) -> str:
+    counts = env.get("threads")
+    if not isinstance(counts, list):  # a file from before thread scaling: one count
+        return thread_label(counts)
+    return f"{', '.join(map(str, counts))} thread{'' if counts == [1] else 's'}"
+
+
+def environment_line(report: dict) -> str:
+    """CPU, its features, thread counts and GPU: what every figure of the report was measured on."""
+    env = report["environment"]
+    return (f"{env['cpu']} ({env.get('cpu_features_text', 'CPU features not recorded')}), {_threads_text(env)}, "
+            f"GPU: {(env['gpu'] or {}).get('name', 'none')}")
+
+
 def to_markdown(report: dict, path: Path) -> None:
     env = report["environment"]
     lines = [f"# vtk bench: {report['model']['name']} on {report['dataset']}", "",
-             f"{env['cpu']} ({env.get('cpu_features_text', 'CPU features not recorded')}), {env['threads']} threads; GPU: {(env['gpu'] or {}).get('name', 'none')}; "
-             f"torch {env['versions']['torch']}, onnxruntime {env['versions']['onnxruntime']}; {env['date']}", "",
+             (f"{environment_line(report)}; torch {env['versions']['torch']}, onnxruntime "
+              f"{env['versions']['onnxruntime']}; {env['date']}"), "",
              f"Times: {report['time_includes']}.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells) + " |" for cells in table_rows(report)]
+    if fastest := fastest_rows(report):
+        lines += ["", "Fastest thread count:", "", "| " + " | ".join(FASTEST_COLUMNS) + " |",
+                  "|" + "---|" * len(FASTEST_COLUMNS)] + ["| " + " | ".join(c) + " |" for c in fastest]
     write_text(path, "\n".join(lines) + "\n")
 
 
+def _series(report: dict) -> dict[str, list[dict]]:
+    """Plot lines: one per runtime, provider and thread count, points sorted by batch."""
+    series: dict[str, list] = {}
+    threads = report_threads(report)
+    for r in report["rows"]:
+        if r["status"] == "ok":
+            t = r.get("threads") or threads
+            series.setdefault(f"{runtime_label(r)} ({r['provider']}, {t or '?'} thr)", []).append(r)
+    return {label: sorted(rs, key=lambda r: r["batch"]) for label, rs in series.items()}
+
+
 def plot(report: dict, path: Path) -> None:
+    """p50 latency and throughput against batch size; both panels from p50, so they always agree."""
     from vtk_vision.present.plots import plt, save_figure
 
     fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
-    series: dict[str, list] = {}
-    for r in report["rows"]:
-        if r["status"] == "ok":
-            series.setdefault(f"{runtime_label(r)} ({r['provider']})", []).append(r)
-    for label, rs in series.items():
-        rs.sort(key=lambda r: r["batch"])
+    batches: set[int] = set()
+    for label, rs in _series(report).items():
         b = [r["batch"] for r in rs]
-        ax_lat.plot(b, [r["latency_ms"]["p50"] for r in rs], marker="o", label=label)
-        ax_tput.plot(b, [r["images_per_s"] for r in rs], marker="o", label=label)
-    for ax, name in ((ax_lat, "p50 latency (ms)"), (ax_tput, "throughput (images/s)")):
+        batches.update(b)
+        p50 = [r["latency_ms"]["p50"] for r in rs]
+        ax_lat.plot(b, p50, marker="o", label=label)
+        ax_tput.plot(b, [n / (ms / 1e3) for n, ms in zip(b, p50)], marker="o", label=label)
+    for ax, name in ((ax_lat, "p50 latency (ms)"), (ax_tput, "throughput (images/s, from p50)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        ax.set_xticks(sorted(batches), [str(b) for b in sorted(batches)])  # 1, 8, 64, not 2^0, 2^3, 2^6
+        ax.minorticks_off()
         ax.set_xlabel("batch size")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3, which="both")
-    ax_tput.legend(fontsize=8)
-    env = report["environment"]
-    fig.suptitle(f"{report['model']['name']}: {env['cpu']} ({env.get('cpu_features_text', '')})")
+    handles, labels = ax_lat.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8,
+               bbox_to_anchor=(0.5, -0.02 - 0.05 * math.ceil(len(labels) / 4)))
+    fig.suptitle(f"{report['model']['name']}: {environment_line(report)}")
     save_figure(fig, path)
 
 
-def compare(report: dict, old_path: Path) -> list[list[str]]:
-    """Rows of (key, old p50, new p50, change, old img/s, new img/s, change) for rows in both."""
-    try:
-        old = json.loads(Path(old_path).read_text())
-        old_rows = {row_key(r): r for r in old["rows"]}
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise VtkError(f"--compare {old_path}: not a vtk bench JSON file ({e})") from None
-    out = []
-    for r in report["rows"]:
-        o = old_rows.get(row_key(r))
-        if not o or r["status"] != "ok" or o["status"] != "ok":
-            continue
-        try:
-            p_old, t_old = float(o["latency_ms"]["p50"]), float(o["images_per_s"])
-            if not (math.isfinite(p_old) and math.isfinite(t_old) and p_old > 0 and t_old > 0):
-                raise ValueError("not positive")
-        except (KeyError, TypeError, ValueError) as e:
-            raise VtkError(f"--compare {printable(old_path)}: row {row_key(r)} "
-                           f"holds no usable p50 and images/s ({e}); compare with a file vtk bench wrote") from None
-        p_new, t_new = r["latency_ms"]["p50"], r["images_per_s"]
-        out.append([row_key(r), f"{p_old:.4f}", f"{p_new:.4f}",
-                    f"{100 * (p_new / p_old - 1):+.1f}%", f"{t_old:,.0f}", f"{t_new:,.0f}",
-                    f"{100 * (t_new / t_old - 1):+.1f}%"])
-    return out
+def dumps(report: dict) -> str:
+    """Strict JSON (no NaN), indented, with each row's raw samples on one line rather than one per value."""
+    rows = report.get("rows") or []
+    samples = [r.get("samples_ms") for r in rows]
+    placeholder = [r | {"samples_ms": f"@samples{i}@" if s is not None else None} for i, (r, s) in
+                   enumerate(zip(rows, samples))]
+    text = json.dumps(report | {"rows": placeholder}, indent=2, default=str, allow_nan=False)
+    for i, s in enumerate(samples):
+        if s is not None:
+            text = text.replace(f'"@samples{i}@"', json.dumps(s, allow_nan=False), 1)
+    return text + "\n"
 
 
 def write_outputs(report: dict, json_path: Path, csv_path: Path | None = None, md_path: Path | None = None,
                   plot_path: Path | None = None) -> list[Path]:
     """The report as JSON (always) and as CSV, Markdown and a PNG plot where asked; the paths written."""
-    write_json(json_path, report)
+    write_text(json_path, dumps(report))
     written = [json_path]
     for path, writer in ((csv_path, to_csv), (md_path, to_markdown), (plot_path, plot)):
         if path:

@@ -1,37 +1,57 @@
-"""`vtk bench`: accuracy and latency per runtime x provider x batch size for one run.
+"""`vtk bench`: accuracy and latency per runtime x provider x thread count x batch size for one run.
 
-    report = bench_run(load_run(), BenchOptions(providers=["cpu"]))
+    report = bench_run(load_run(), BenchOptions(providers=("cpu",), threads=(1, 2)))
 
-Artifacts come from the run's `exports/` (exported and validated first when
-missing). Each row holds the accuracy of that runtime on the whole test split
-at that batch size, its difference from eager PyTorch on CPU, and latency
-statistics from raw per-call samples. A runtime that fails gets a row with
-the reason; the others go on.
+The run-specific part: artifacts come from the run's `exports/` (exported and
+validated first when missing), inputs are its test split, and the reference
+is eager PyTorch's accuracy on CPU. The timing itself is `bench/rows.py`,
+which needs none of these. A runtime that fails gets rows with the reason;
+the others go on.
 """
 
 from __future__ import annotations
 
-import resource
-import time
+import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-
 from vtk_vision.bench.environment import environment
-from vtk_vision.bench.timing import measure
-from vtk_vision.exporters import ExportOptions, artifact_name, export_run, get_format, runtimes
-from vtk_vision.exporters.runner import PROVIDERS, Runner, cuda_problem
+from vtk_vision.bench.memory import MEASURE
+from vtk_vision.bench.rows import (
+    Inputs,
+    Row,
+    Target,
+    Timing,
+    measure_accuracy,
+    time_runtime,
+)
+from vtk_vision.bench.summary import fastest
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
+from vtk_vision.exporters import (
+    ExportOptions,
+    artifact_name,
+    export_run,
+    get_format,
+    runtimes,
+)
+from vtk_vision.exporters.runner import PROVIDERS, cuda_problem
 
-__all__ = ["BenchOptions", "Row", "bench_run", "resolve_providers", "TIME_INCLUDES"]
+__all__ = ["TIME_INCLUDES", "BenchOptions", "Row", "bench_run", "default_threads", "resolve_providers"]
 
 TIME_INCLUDES = ("one call of the runtime on a batch already in place (device-resident on CUDA, via "
                  "ORT I/O binding for ONNX); excludes preprocessing and host<->device copies; CUDA "
                  "times end after the device has finished")
+
+
+def default_threads() -> tuple[int, ...]:
+    """1 and every core this process may use, plus half of them on larger machines (one per physical
+    core where there are two hardware threads a core): the counts whose answer is not obvious."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return tuple(sorted({1, cores, *((cores // 2,) if cores >= 8 else ())}))
 
 
 @dataclass(frozen=True)
@@ -42,34 +62,21 @@ class BenchOptions:
     warmup_s: float = 0.3
     min_iters: int = 50
     min_s: float = 1.0
-    threads: int = 2
+    threads: tuple[int, ...] | int = ()  # one row per count; () is default_threads(); an int is one count
     precisions: tuple[str, ...] = ("fp32",)  # reduced ones run on the runtimes whose artifact format has them
     trust_code: bool = False   # load TorchScript files this user's vtk did not write (core/trust.py)
+    max_spread: float = 1.5    # p90/p50 above this: the row is timed again (rows.Timing)
+    max_rounds: int = 3
+    keep_samples: bool = True
 
+    def __post_init__(self):
+        counts = (self.threads,) if isinstance(self.threads, int) else tuple(self.threads) or default_threads()
+        object.__setattr__(self, "threads", tuple(dict.fromkeys(counts)))
 
-@dataclass
-class Row:
-    runtime: str
-    provider: str
-    batch: int
-    precision: str = "fp32"
-    status: str = "ok"            # ok | failed | n/a
-    reason: str | None = None
-    artifact: str | None = None
-    size_bytes: int | None = None
-    accuracy: float | None = None
-    accuracy_delta: float | None = None  # against eager PyTorch on CPU
-    correct: int | None = None
-    latency_ms: dict | None = None
-    images_per_s: float | None = None  # batch / p50 latency: the median, which one stall cannot drag
-    session_s: float | None = None
-    first_inference_s: float | None = None
-    peak_rss_mb: float | None = None   # process high-water mark after this row
-    gpu_peak_mb: float | None = None   # PyTorch allocator peak (CUDA, PyTorch runtimes)
-    active_providers: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.warmup_s, self.min_iters, self.min_s, self.max_spread, self.max_rounds,
+                      self.keep_samples)
 
 
 def resolve_providers(requested: str | None) -> tuple[str, ...]:
@@ -82,10 +89,6 @@ def resolve_providers(requested: str | None) -> tuple[str, ...]:
         raise ProviderError(f"--provider {requested}: {why}. Run on a machine with an NVIDIA GPU, "
                             f"or use --provider cpu")
     return (requested,)
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def _combinations(opts: BenchOptions) -> list[tuple[str, str]]:
@@ -123,87 +126,56 @@ def _artifacts(run, pairs: list[tuple[str, str]], dataset, progress) -> dict[tup
     return {(r, p): path[(f, p)] for (r, p), f in needed.items()}
 
 
-def _accuracy(runner: Runner, x: torch.Tensor, y: torch.Tensor, batch: int) -> tuple[float, int]:
-    correct = 0
-    for i in range(0, len(x), batch):
-        correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
-    return correct / len(x), correct
+def _targets(run, opts: BenchOptions, pairs, artifacts) -> list[Target]:
+    """Every group of rows, in table order. Thread counts multiply the CPU rows only: on a GPU the host
+    threads barely matter, so GPU rows run once, at the largest count."""
+    out = []
+    for provider in opts.providers:
+        for runtime, precision in pairs:
+            artifact = artifacts.get((runtime, precision))
+            for threads in opts.threads if provider == "cpu" else (max(opts.threads),):
+                out.append(Target(runtime, precision, provider, threads, artifact or run.model, artifact))
+    return out
 
 
-def _bench_one(runtime: str, precision: str, provider: str, opts: BenchOptions, model, artifact: Path | None,
-               x: torch.Tensor, y: torch.Tensor, reference: float, progress) -> list[Row]:
-    base = {"runtime": runtime, "precision": precision, "provider": provider,
-            "artifact": str(artifact) if artifact else None,
-            "size_bytes": artifact.stat().st_size if artifact else None}
-    try:
-        t0 = time.perf_counter()
+def _refuse_unloadable(artifacts: dict[tuple[str, str], Path], trust_code: bool) -> None:
+    """Every file vtk must not load is refused before any work."""
+    for (runtime, _), path in artifacts.items():
         fmt = get_format(runtime)
-        if provider not in fmt.providers:
-            return [Row(batch=b, status="n/a", reason=f"{runtime} runs on {', '.join(fmt.providers)}, not {provider}",
-                        **base) for b in opts.batch_sizes]
-        runner = fmt.load(artifact if fmt.has_file else model, provider, opts.threads)
-        session_s = time.perf_counter() - t0
-        call = runner.bind(x[:1])
-        t0 = time.perf_counter()
-        call()
-        runner.sync()
-        first_s = time.perf_counter() - t0
-    except ArtifactError:
-        raise  # a file vtk refuses to load (untrusted code, pickled objects) stops the bench: one line, exit 1
-    except ProviderError as e:
-        return [Row(batch=b, status="failed", reason=str(e), **base) for b in opts.batch_sizes]
-    except Exception as e:  # a runtime that cannot load must not stop the others; its rows say why
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else 'no message'}"
-        return [Row(batch=b, status="failed", reason=reason, **base) for b in opts.batch_sizes]
-    rows = []
-    for b in opts.batch_sizes:
-        progress(f"{runtime}{'' if precision == 'fp32' else ' ' + precision} on {provider}, batch {b}")
-        try:
-            if runner.cuda_events:
-                torch.cuda.reset_peak_memory_stats()
-            acc, correct = _accuracy(runner, x, y, b)
-            reps = -(-b // len(x))  # a batch larger than the test split repeats it: b images are timed
-            batch_x = x[:b] if b <= len(x) else x.repeat(reps, 1, 1, 1)[:b]
-            lat = measure(runner.bind(batch_x), runner.sync, warmup_s=opts.warmup_s, min_iters=opts.min_iters,
-                          min_s=opts.min_s, cuda_events=runner.cuda_events)
-        except Exception as e:  # one failing runtime/batch must not stop the others; the row says why
-            rows.append(Row(batch=b, status="failed", reason=f"{type(e).__name__}: {str(e).splitlines()[0][:200]}",
-                            **base))
-            continue
-        rows.append(Row(batch=b, accuracy=acc, accuracy_delta=acc - reference, correct=correct,
-                        latency_ms=lat.to_dict(), images_per_s=b / (lat.p50 / 1e3), session_s=session_s,
-                        first_inference_s=first_s, peak_rss_mb=_peak_rss_mb(),
-                        gpu_peak_mb=torch.cuda.max_memory_allocated() / 2**20 if runner.cuda_events else None,
-                        active_providers=runner.active, **base))
-    return rows
+        if fmt.executes_code:
+            require_trusted(path, trust_code)
+        if fmt.vet is not None:
+            fmt.vet(path)
+
+
+def _numbered(progress: Callable[[str], None], done: int, total: int) -> Callable[[int, str], None]:
+    """'row 5 of 24: onnx on cpu, batch 64, 2 threads' for the i-th batch of a group after `done` rows."""
+    return lambda i, what: progress(f"row {done + i + 1} of {total}: {what}")
 
 
 def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
-    """Benchmark every runtime x provider x batch size; return the report (rows, environment, reference)."""
-
+    """Benchmark every runtime x provider x thread count x batch size; return the report (rows, environment,
+    reference, the fastest thread count per runtime and batch)."""
     unknown = sorted(set(opts.runtimes) - set(runtimes()))
     if unknown:
         raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
     pairs = _combinations(opts)
-    torch.set_num_threads(opts.threads)
     ds = run.dataset(data_dir)
     artifacts = _artifacts(run, pairs, ds, progress)
-    for (runtime, _), path in artifacts.items():  # every file vtk must not load is refused before any work
-        fmt = get_format(runtime)
-        if fmt.executes_code:
-            require_trusted(path, opts.trust_code)
-        if fmt.vet is not None:
-            fmt.vet(path)
+    _refuse_unloadable(artifacts, opts.trust_code)
     with torch.no_grad():
         x = run.preprocess(ds.test.images).contiguous()  # prepared once, before any clock starts
     y = ds.test.labels
-    reference, ref_correct = _accuracy(get_format("eager").load(run.model, "cpu", opts.threads), x, y, 256)
+    reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256)
+    inputs = Inputs(x, y, reference["accuracy"])
+    targets = _targets(run, opts, pairs, artifacts)
+    total = len(targets) * len(opts.batch_sizes)
     rows: list[Row] = []
-    for provider in opts.providers:
-        for runtime, precision in pairs:
-            rows += _bench_one(runtime, precision, provider, opts, run.model, artifacts.get((runtime, precision)),
-                               x, y, reference, progress)
+    for target in targets:
+        rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, _numbered(progress, len(rows), total))
+    report_rows = [r.to_dict() for r in rows]
     return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name, "test_images": len(y),
-            "eager_cpu_accuracy": reference, "eager_cpu_correct": ref_correct, "time_includes": TIME_INCLUDES,
-            "options": asdict(opts), "environment": environment(opts.threads), "rows": [r.to_dict() for r in rows]}
+            "eager_cpu_accuracy": reference["accuracy"], "eager_cpu_correct": reference["correct"],
+            "time_includes": TIME_INCLUDES, "memory_measure": MEASURE, "options": asdict(opts),
+            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)}

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-__all__ = ["Latency", "measure"]
+__all__ = ["Latency", "measure", "measure_samples"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Latency:
     mean: float
     std: float
     cv: float  # std / mean: how steady the machine was
+    spread: float = 1.0  # p90 / p50: the dispersion the bench judges a row by (one stall cannot move it)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +42,8 @@ class Latency:
 
         mean = statistics.fmean(ms)
         std = statistics.pstdev(ms)
-        return cls(len(ms), pct(50), pct(90), pct(99), mean, std, std / mean if mean else 0.0)
+        p50, p90 = pct(50), pct(90)
+        return cls(len(ms), p50, p90, pct(99), mean, std, std / mean if mean else 0.0, p90 / p50 if p50 else 1.0)
 
 
 def _cuda_event_timer(call: Callable[[], object]) -> Callable[[], int]:
@@ -59,10 +61,15 @@ def _cuda_event_timer(call: Callable[[], object]) -> Callable[[], int]:
     return timed
 
 
-def measure(call: Callable[[], object], sync: Callable[[], None] = lambda: None, *,
-            warmup_s: float = 0.3, min_iters: int = 50, min_s: float = 1.0,
-            max_iters: int = 1_000_000, cuda_events: bool = False) -> Latency:
-    """Time `call` (then `sync`) per call after `warmup_s` of warm-up calls.
+def measure(call: Callable[[], object], sync: Callable[[], None] = lambda: None, **timing) -> Latency:
+    """Statistics of `measure_samples(call, sync, **timing)`."""
+    return Latency.from_samples(measure_samples(call, sync, **timing))
+
+
+def measure_samples(call: Callable[[], object], sync: Callable[[], None] = lambda: None, *,
+                    warmup_s: float = 0.3, min_iters: int = 50, min_s: float = 1.0,
+                    max_iters: int = 1_000_000, cuda_events: bool = False) -> list[int]:
+    """Per-call times in ns of `call` (then `sync`) after `warmup_s` of warm-up calls.
 
     With `cuda_events`, each sample is the GPU time between CUDA events
     recorded around the call, read after the end event has completed.
@@ -86,4 +93,5 @@ def measure(call: Callable[[], object], sync: Callable[[], None] = lambda: None,
         call()
         sync()
         samples.append(clock() - t0)
-    return Latency.from_samples(samples)
+    return samples
+

@@ -1,27 +1,35 @@
-"""`vtk bench`: accuracy and latency per runtime x provider x batch size."""
+"""`vtk bench`: accuracy and latency per runtime x provider x thread count x batch size."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
-
 from vtk_vision.cli.app import cli, console, stderr
-from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option
+from vtk_vision.cli.options import (
+    Bounded,
+    data_dir_option,
+    run_argument,
+    runs_dir_option,
+)
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import PRECISIONS, PROVIDERS
 from vtk_vision.runs.config import Limit
 
 
-def _int_list(ctx, param, value: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(v) for v in value.split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
-    if not sizes or min(sizes) < 1:
-        raise click.BadParameter("batch sizes must be positive integers, e.g. 1,8,64,256")
-    return sizes
+def _int_list(what: str, example: str, most: int = 10_000_000):
+    """A click callback for a comma-separated list of positive integers (batch sizes, thread counts)."""
+    def parse(ctx, param, value: str | None) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        try:
+            numbers = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
+        if not numbers or min(numbers) < 1 or max(numbers) > most:
+            raise click.BadParameter(f"{what} must be integers from 1 to {most:,}, e.g. {example}")
+        return numbers
+    return parse
 
 
 def _names(value: str, known, what: str) -> tuple[str, ...]:
@@ -48,13 +56,20 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               v, PRECISIONS, "precision"), metavar="NAME,...",
               help="Precisions to time, e.g. fp32,int8: each runtime whose artifact has them (ONNX Runtime and "
               "OpenVINO for fp16/int8; missing artifacts are exported through the accuracy gate first).")
-@click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list)
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list("batch sizes", "1,8,64,256"))
 @click.option("--warmup-s", type=Bounded(Limit(0, 600)), default=0.3, show_default=True, help="Warm-up per row.")
 @click.option("--min-iters", type=click.IntRange(1, 10_000_000), default=50, show_default=True,
               help="Fewest timed calls.")
 @click.option("--min-s", type=Bounded(Limit(0, 600)), default=1.0, show_default=True, help="Shortest timed span.")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None, help="CPU threads for every runtime "
-              "(default: all cores).")
+@click.option("--threads", "threads", callback=_int_list("thread counts", "1,2", 1024), metavar="N,...",
+              help="CPU thread counts: rows for each, every runtime really run at it (default: 1 and all cores, "
+              "plus half of them on 8 or more). GPU rows run once, at the largest.")
+@click.option("--max-spread", type=Bounded(Limit(1, 100)), default=1.5, show_default=True,
+              help="A row whose p90/p50 is above this is timed again, and flagged unstable if it stays so.")
+@click.option("--rounds", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="Timing rounds at most for such a row, the first included.")
+@click.option("--no-samples", is_flag=True, help="Leave the raw per-call samples out of the JSON "
+              "(smaller file; `vtk compare` then cannot give an interval).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report as JSON (default: RUN/bench.json).")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False, path_type=Path), help="Also write CSV.")
@@ -62,47 +77,66 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of latency and throughput against batch size.")
 @click.option("--wide", is_flag=True, help="Every column, however narrow the terminal (by default a narrow "
-              "one leaves out p99, provider, size and Δ eager; bench.json always holds them all).")
+              "one leaves out p99, memory, provider, size and Δ eager; bench.json always holds them all).")
 @click.option("--trust-code", is_flag=True, help="Load TorchScript files this machine's vtk did not write "
               "(TorchScript is code: only for files from a source you trust).")
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An earlier bench JSON: print the changes.")
+              help="An earlier bench JSON: print each row's change, as `vtk compare` does.")
 @runs_dir_option
 @data_dir_option
-def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, json_out, csv_out,
-          md_out, plot_out, wide, trust_code, compare_to, runs_dir, data_dir) -> None:
-    """Accuracy and latency of RUN (default: the latest) per runtime, provider and batch size."""
-    from vtk_vision.bench.report import COLUMNS, OPTIONAL, compare, table_rows, write_outputs
+def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, max_spread, rounds,
+          no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, compare_to, runs_dir, data_dir) -> None:
+    """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size."""
+    from vtk_vision.bench.compare import compare_reports, load_bench
+    from vtk_vision.bench.report import write_outputs
     from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
-    from vtk_vision.present.tables import table
+    from vtk_vision.cli.compare import show_comparison
     from vtk_vision.runs.folder import load_run
 
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
+    old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
     r = load_run(run, runs_dir)
-    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or os.cpu_count(),
-                        precisions, trust_code)
+    opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
+                        trust_code, max_spread, rounds, not no_samples)
     report = bench_run(r, opts, str(data_dir) if data_dir else None,
                        progress=lambda m: stderr.print(m, style="dim"))
     if all(row["status"] != "ok" for row in report["rows"]):
         reasons = sorted({row["reason"] for row in report["rows"]})
         raise VtkError(f"every row failed ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
                        f"bench.json is kept")
-    env = report["environment"]
-    used = sorted({row["provider"] for row in report["rows"]})
-    optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
-    console.print(table(f"{r.path.name}: {report['dataset']} test split ({report['test_images']:,} images), "
-                        f"{env['cpu']} ({env['cpu_features_text']}), {env['threads']} thread{'s' if env['threads'] != 1 else ''}, GPU: "
-                        f"{(env['gpu'] or {}).get('name', 'none')}, "
-                        f"provider {', '.join(used)}",
-                        COLUMNS, table_rows(report), right={"batch", "size", "accuracy", "Δ eager", "p50 ms",
-                                                            "p99 ms", "images/s"},
-                        optional=optional, width=None if wide or not console.is_terminal else console.width))
-    console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall cannot drag it)")
-    changes = compare(report, compare_to) if compare_to else None  # a bad --compare file stops before any write
+    comparison = compare_reports(old, report) if old is not None else None  # before any write, as load_bench
+    width = None if wide or not console.is_terminal else console.width
+    _print_report(r.path.name, report, opts, width)
     for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
-    if changes is not None:
-        console.print(table(f"changes against {compare_to}", ["row", "old p50", "new p50", "Δ p50", "old img/s",
-                                                              "new img/s", "Δ img/s"], changes))
+    if comparison is not None:
+        show_comparison(comparison, f"changes against {compare_to}", wide)  # what `vtk compare` prints
     if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
         raise VtkError("some rows failed; their reasons are in the table")
+
+
+def _print_report(name: str, report: dict, opts, width: int | None) -> None:
+    from vtk_vision.bench.report import (
+        COLUMNS,
+        FASTEST_COLUMNS,
+        OPTIONAL,
+        RIGHT,
+        environment_line,
+        fastest_rows,
+        table_rows,
+    )
+    from vtk_vision.present.tables import table
+
+    used = sorted({row["provider"] for row in report["rows"]})
+    optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
+    console.print(table(f"{name}: {report['dataset']} test split ({report['test_images']:,} images), "
+                        f"{environment_line(report)}, provider {', '.join(used)}",
+                        COLUMNS, table_rows(report), right=RIGHT, optional=optional, width=width))
+    unstable = sum(bool(row.get("unstable")) for row in report["rows"])
+    console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall "
+                  f"cannot drag it); p90/p50 over {opts.max_spread:g} is timed again, up to {opts.max_rounds} "
+                  f"rounds" + (f"; {unstable} row{'s' if unstable != 1 else ''} stayed unstable" if unstable else ""))
+    if fastest := fastest_rows(report):
+        console.print(table("fastest thread count per runtime and batch", FASTEST_COLUMNS, fastest,
+                            right={"batch", "p50 ms"}, optional=("provider",) if len(used) == 1 else (),
+                            width=width))

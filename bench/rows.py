@@ -1,0 +1,200 @@
+"""The row-timing core: one runtime at one provider and thread count, timed at each batch size.
+
+    rows = time_runtime(Target("onnx", "fp32", "cpu", 2, path, path), Inputs(x), Timing())
+
+Nothing here knows about run folders: labels and a reference accuracy are
+optional, and without them the accuracy fields stay None ("not measured"),
+so a file vtk never wrote can be timed the same way. A runtime that cannot
+load gets failed rows with the reason; the caller goes on with the others.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from vtk_vision.bench.keys import runtime_label, thread_label
+from vtk_vision.bench.memory import MemoryWindow
+from vtk_vision.bench.timing import Latency, measure_samples
+from vtk_vision.core.errors import ArtifactError, ProviderError
+from vtk_vision.exporters import get_format
+from vtk_vision.exporters.runner import Runner, cuda_problem
+
+__all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each row is timed, and when a row counts as too noisy to trust."""
+
+    warmup_s: float = 0.3
+    min_iters: int = 50
+    min_s: float = 1.0
+    # p90 / p50 above this: timed again. Calls under 0.1 ms on the shared 2-core EPYC held 1.29-1.31 in three
+    # rounds running (ONNX Runtime, LeNet-5, batch 1): 1.25 would re-time them without ever settling.
+    max_spread: float = 1.5
+    max_rounds: int = 3       # rounds at most per row, the first included
+    keep_samples: bool = True  # raw per-call samples in the row (bench.json grows by ~10 bytes a call)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one group of rows times: a runtime, at a precision, on a provider, with a thread count."""
+
+    runtime: str
+    precision: str
+    provider: str
+    threads: int
+    source: Any                 # what the runtime's loader takes: an nn.Module (eager) or an artifact path
+    artifact: Path | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Prepared images; labels and the reference accuracy are optional (None: accuracy not measured)."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+    reference: float | None = None
+
+
+@dataclass
+class Row:
+    runtime: str
+    provider: str
+    batch: int
+    precision: str = "fp32"
+    threads: int | None = None     # None only in files written before thread scaling
+    status: str = "ok"            # ok | failed | n/a
+    reason: str | None = None
+    artifact: str | None = None
+    size_bytes: int | None = None
+    accuracy: float | None = None        # None: not measured (no labels)
+    accuracy_delta: float | None = None  # against the reference (eager PyTorch on CPU for a run)
+    correct: int | None = None
+    latency_ms: dict | None = None
+    images_per_s: float | None = None  # batch / p50 latency: the median, which one stall cannot drag
+    unstable: bool = False             # p90/p50 stayed above the threshold in every round
+    round_spreads: list[float] = field(default_factory=list)  # p90/p50 of each round; the steadiest is kept
+    samples_ms: list[float] | None = None  # the kept round's raw per-call times, in call order
+    session_s: float | None = None
+    first_inference_s: float | None = None
+    runtime_memory_mb: float | None = None  # this runtime's own host memory at its peak (bench/memory.py)
+    memory_reason: str | None = None        # why runtime_memory_mb is None
+    gpu_peak_mb: float | None = None   # PyTorch allocator peak (CUDA, PyTorch runtimes)
+    active_providers: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else 'no message'}"
+
+
+def measure_accuracy(runner: Runner, inputs: Inputs, batch: int) -> dict:
+    """accuracy, its delta and the count of correct images; all None without labels."""
+    if inputs.y is None:
+        return {}
+    x, y, correct = inputs.x, inputs.y, 0
+    for i in range(0, len(x), batch):
+        correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    acc = correct / len(x)
+    return {"accuracy": acc, "correct": correct,
+            "accuracy_delta": None if inputs.reference is None else acc - inputs.reference}
+
+
+def _steady(call: Callable[[], object], runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:
+    """Samples of the steadiest round, and every round's spread: a row over `max_spread` is timed again,
+    up to `max_rounds` in all, so a moment of contention does not decide its figure."""
+    rounds = []
+    for _ in range(timing.max_rounds):
+        samples = measure_samples(call, runner.sync, warmup_s=timing.warmup_s, min_iters=timing.min_iters,
+                                  min_s=timing.min_s, cuda_events=runner.cuda_events)
+        rounds.append((Latency.from_samples(samples).spread, samples))
+        if rounds[-1][0] <= timing.max_spread:
+            break
+    _, samples = min(rounds, key=lambda r: r[0])
+    return samples, [s for s, _ in rounds]
+
+
+def _batch(x: torch.Tensor, b: int) -> torch.Tensor:
+    """b images: a batch larger than the inputs repeats them."""
+    return x[:b] if b <= len(x) else x.repeat(-(-b // len(x)), *[1] * (x.dim() - 1))[:b]
+
+
+def _time_batch(runner: Runner, inputs: Inputs, b: int, timing: Timing) -> dict:
+    if runner.cuda_events:
+        torch.cuda.reset_peak_memory_stats()
+    accuracy = measure_accuracy(runner, inputs, b)
+    samples, spreads = _steady(runner.bind(_batch(inputs.x, b)), runner, timing)
+    lat = Latency.from_samples(samples)
+    return accuracy | {
+        "latency_ms": lat.to_dict(), "images_per_s": b / (lat.p50 / 1e3), "round_spreads": spreads,
+        "unstable": lat.spread > timing.max_spread,
+        "samples_ms": [round(s / 1e6, 6) for s in samples] if timing.keep_samples else None,
+        "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if runner.cuda_events else None}
+
+
+def _unrunnable(target: Target) -> tuple[str, str] | None:
+    """(status, reason) for rows that cannot run here, decided before anything loads."""
+    fmt = get_format(target.runtime)
+    if target.provider not in fmt.providers:
+        return "n/a", f"{target.runtime} runs on {', '.join(fmt.providers)}, not {target.provider}"
+    if target.provider != "cpu" and (why := cuda_problem()) is not None:
+        return "failed", f"{target.runtime} on {target.provider}: {why}"  # the same tidy line for every runtime
+    return None
+
+
+def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], timing: Timing,
+                 progress: Callable[[int, str], None] = lambda i, msg: None) -> list[Row]:
+    """One row per batch size; `progress(i, what)` before the i-th batch is timed."""
+    base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
+            "threads": target.threads, "artifact": str(target.artifact) if target.artifact else None,
+            "size_bytes": target.artifact.stat().st_size if target.artifact else None}
+    if (refusal := _unrunnable(target)) is not None:
+        return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
+    saved = torch.get_num_threads()
+    torch.set_num_threads(target.threads)  # eager, TorchScript and pt2 run on PyTorch's own pool
+    try:
+        return _time_loaded(target, inputs, batch_sizes, timing, progress, base)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], timing: Timing,
+                 progress: Callable[[int, str], None], base: dict) -> list[Row]:
+    window = MemoryWindow.start()
+    try:
+        t0 = time.perf_counter()
+        runner = get_format(target.runtime).load(target.source, target.provider, target.threads)
+        session_s = time.perf_counter() - t0
+        call = runner.bind(inputs.x[:1])
+        t0 = time.perf_counter()
+        call()
+        runner.sync()
+        loaded = {"session_s": session_s, "first_inference_s": time.perf_counter() - t0,
+                  "active_providers": runner.active}
+    except ArtifactError:
+        raise  # a file vtk refuses to load (untrusted code, pickled objects) stops the bench: one line, exit 1
+    except ProviderError as e:
+        return [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes]
+    except Exception as e:  # noqa: BLE001  (a runtime that cannot load must not stop the others; its rows say why)
+        return [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
+    label, rows = runtime_label(base), []
+    for i, b in enumerate(batch_sizes):
+        progress(i, f"{label} on {target.provider}, batch {b}, {thread_label(target.threads)}")
+        window.reset_peak()  # an earlier, larger batch must not lend this one its peak
+        try:
+            measured = _time_batch(runner, inputs, b, timing)
+        except Exception as e:  # noqa: BLE001  (one failing batch must not stop the others; the row says why)
+            rows.append(Row(batch=b, status="failed", reason=_reason(e), **base))
+            continue
+        memory, why = window.peak_mb()  # what the loaded runtime holds plus this batch's own peak
+        rows.append(Row(batch=b, **base, **loaded, **measured, runtime_memory_mb=memory, memory_reason=why))
+    return rows
