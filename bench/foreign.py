@@ -31,11 +31,22 @@ from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
 from vtk_vision.exporters.formats import format_of_file, get_format, runtimes
 
-__all__ = ["bench_file", "FOREIGN_PRECISION"]
+__all__ = ["bench_file", "is_artifact_file", "FOREIGN_PRECISION"]
 
 FOREIGN_PRECISION = "file"  # a file vtk did not write: its precision is whatever its author made it
 _SYNTHETIC = 256            # synthetic images generated; larger batches repeat them
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "uint8": torch.uint8}
+
+
+def is_artifact_file(path: Path) -> bool:
+    """An existing file whose name ends like an artifact of the format table (model.onnx, x.pt2, ...)."""
+    from vtk_vision.core.errors import UnknownNameError
+
+    try:
+        format_of_file(path)
+    except UnknownNameError:
+        return False
+    return path.is_file() or not path.exists()  # a missing model.onnx is a file the user meant, not a run
 
 
 def _runtimes_for(path: Path, requested: tuple[str, ...], explicit: bool) -> list[str]:
@@ -54,14 +65,15 @@ def _vet(path: Path, names: list[str], trust_code: bool) -> None:
     for runtime in names:
         fmt = get_format(runtime)
         if fmt.executes_code:
-            require_trusted(path, trust_code)
+            require_trusted(path, trust_code, otherwise="or bench an ONNX or pt2 export of the model instead")
         if fmt.vet is not None:
             fmt.vet(path)
 
 
 def _labelled(decl: DeclaredInput, shape: tuple[int, ...], dataset: str | None, mean, std,
               data_dir: str | None) -> tuple[Inputs | None, str]:
-    """Test images prepared as the file wants them, with labels; or None and why accuracy is not measured."""
+    """Test images prepared as the file wants them with labels, and the dataset's name; or None and why
+    accuracy is not measured."""
     from vtk_vision.data import load_dataset
 
     meta = decl.metadata
@@ -125,7 +137,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     _vet(path, names, opts.trust_code)
     decl = declared_input(path, format_of_file(path))
     shape = concrete_shape(decl, path, input_size, input_shape)
-    labelled, why = _labelled(decl, shape, dataset, mean, std, data_dir) if (dataset or decl.metadata) \
+    labelled, note = _labelled(decl, shape, dataset, mean, std, data_dir) if (dataset or decl.metadata) \
         else (None, "no labels: pass --dataset with --mean and --std to measure accuracy")
     if labelled is not None:
         _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1)
@@ -140,8 +152,8 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
         rows += time_runtime(target, inputs, batches, opts.timing, numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
     return {"file": str(path), "model": {"name": path.name, **({"vtk": decl.metadata} if decl.metadata else {})},
-            "dataset": why if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,
-            "accuracy_measured": labelled is not None, "accuracy_note": None if labelled is not None else why,
+            "dataset": note if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,
+            "accuracy_measured": labelled is not None, "accuracy_note": None if labelled is not None else note,
             "input": {"name": decl.name, "declared": [d if isinstance(d, int) else str(d) for d in decl.dims or []],
                       "fed": ["batch", *shape], "dtype": decl.dtype, "fixed_batch": fixed,
                       "synthetic": labelled is None},

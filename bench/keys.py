@@ -8,7 +8,8 @@ __all__ = ["report_threads", "row_key", "runtime_label", "thread_label"]
 def runtime_label(row: dict) -> str:
     """'onnx', or 'onnx int8' for a reduced-precision artifact (rows from before precisions are fp32)."""
     precision = row.get("precision", "fp32")
-    return row["runtime"] if precision == "fp32" else f"{row['runtime']} {precision}"
+    # "file": a file vtk never wrote (`vtk bench FILE`), at whatever precision its author made it
+    return row["runtime"] if precision in ("fp32", "file") else f"{row['runtime']} {precision}"
 
 
 def report_threads(report: dict) -> int | None:

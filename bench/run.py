@@ -28,6 +28,7 @@ from vtk_vision.bench.rows import (
     time_runtime,
 )
 from vtk_vision.bench.summary import fastest
+from vtk_vision.core.inference import random_images
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
@@ -148,7 +149,7 @@ def _refuse_unloadable(artifacts: dict[tuple[str, str], Path], trust_code: bool)
             fmt.vet(path)
 
 
-def _numbered(progress: Callable[[str], None], done: int, total: int) -> Callable[[int, str], None]:
+def numbered(progress: Callable[[str], None], done: int, total: int) -> Callable[[int, str], None]:
     """'row 5 of 24: onnx on cpu, batch 64, 2 threads' for the i-th batch of a group after `done` rows."""
     return lambda i, what: progress(f"row {done + i + 1} of {total}: {what}")
 
@@ -161,21 +162,24 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     if unknown:
         raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
     pairs = _combinations(opts)
-    ds = run.dataset(data_dir)
+    ds = run.dataset(data_dir) if run.has_data else None  # weights imported without data: timing only
     artifacts = _artifacts(run, pairs, ds, progress)
     _refuse_unloadable(artifacts, opts.trust_code)
-    with torch.no_grad():
-        x = run.preprocess(ds.test.images).contiguous()  # prepared once, before any clock starts
-    y = ds.test.labels
+    with torch.no_grad():  # prepared once, before any clock starts
+        x = run.preprocess(ds.test.images if ds else random_images(run.record.data.image_shape)).contiguous()
+    y = ds.test.labels if ds else None
     reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256)
-    inputs = Inputs(x, y, reference["accuracy"])
+    inputs = Inputs(x, y, reference.get("accuracy"))
     targets = _targets(run, opts, pairs, artifacts)
     total = len(targets) * len(opts.batch_sizes)
     rows: list[Row] = []
     for target in targets:
-        rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, _numbered(progress, len(rows), total))
+        rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
-    return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name, "test_images": len(y),
-            "eager_cpu_accuracy": reference["accuracy"], "eager_cpu_correct": reference["correct"],
+    return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name if ds else None,
+            "test_images": len(y) if ds else None, "accuracy_measured": ds is not None,
+            "accuracy_note": None if ds else "the run holds weights imported without a dataset",
+            "input": {"fed": ["batch", *run.record.model.input_shape], "dtype": "float32", "synthetic": ds is None},
+            "eager_cpu_accuracy": reference.get("accuracy"), "eager_cpu_correct": reference.get("correct"),
             "time_includes": TIME_INCLUDES, "memory_measure": MEASURE, "options": asdict(opts),
             "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)}

@@ -113,6 +113,9 @@ def test_a_run_from_someone_else_runs_its_source_only_with_trust_code(user_run, 
     assert res.exit_code == 1
     assert "model code" in res.output and "--trust-code" in res.output and "Traceback" not in res.output
     assert vtk(theirs, "eval", str(run), "--trust-code").exit_code == 0
+    res = vtk(theirs, "bench", str(run), "--trust-code", "--runtime", "eager", *FAST_BENCH, "--threads", "1",
+              "--json", str(tmp_path / "theirs.json"))
+    assert res.exit_code == 0, res.output
     tampered = tmp_path / "tampered"
     shutil.copytree(run, tampered)
     (tampered / "model_source" / "plain.py").write_text(NET + "\nprint('pwned')\n")

@@ -97,17 +97,31 @@ class BenchReport:
         return [r for r in self.rows if r.status == "ok"]
 
 
-def bench(run: Run | str | Path | None = None, *, model: nn.Module | None = None,
-          data_dir: str | Path | None = None, progress: Callable[[str], None] | None = None,
-          save: bool = False, **options: Any) -> BenchReport:
-    """Accuracy and latency of a run per runtime, provider and batch size; `options` are BenchOptions fields
-    (runtimes, providers, batch_sizes, threads, precisions, min_s, ...). `save` writes RUN/bench.json."""
+def bench(target: Run | str | Path | None = None, *, model: nn.Module | None = None,
+          data_dir: str | Path | None = None, progress: Callable[[str], None] | None = None, save: bool = False,
+          input_size: int | None = None, input_shape: Sequence[int] | None = None, dataset: str | None = None,
+          mean: Sequence[float] | None = None, std: Sequence[float] | None = None, **options: Any) -> BenchReport:
+    """Accuracy and latency per runtime, provider, thread count and batch size, of a run or of an .onnx /
+    .torchscript / .pt2 file vtk never wrote (synthetic inputs; `input_size`, `input_shape`, `dataset` with
+    `mean`/`std` as for `vtk bench FILE`). `options` are BenchOptions fields (runtimes, providers, batch_sizes,
+    threads, precisions, min_s, trust_code, ...). `save` writes RUN/bench.json (or FILE.bench.json)."""
+    from vtk_vision.bench.foreign import bench_file, is_artifact_file
     from vtk_vision.bench.report import write_outputs
-    from vtk_vision.bench.run import BenchOptions, Row, bench_run
+    from vtk_vision.bench.rows import Row
+    from vtk_vision.bench.run import BenchOptions, bench_run
 
-    r = load(run, model=model, trust_code=options.get("trust_code", False))
     opts = BenchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
-    report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=progress or (lambda m: None))
+    report_progress = progress or (lambda m: None)
+    data = str(data_dir) if data_dir else None
+    if isinstance(target, (str, Path)) and is_artifact_file(Path(target)):
+        report = bench_file(Path(target), opts, input_size, tuple(input_shape) if input_shape else None, dataset,
+                            tuple(mean) if mean else None, tuple(std) if std else None, data,
+                            explicit_runtimes="runtimes" in options, progress=report_progress)
+        out = Path(f"{Path(target).name}.bench.json")
+    else:
+        r = load(target, model=model, trust_code=opts.trust_code)
+        report = bench_run(r, opts, data, progress=report_progress)
+        out = r.folder.output("bench.json")
     if save:
-        write_outputs(report, r.folder.output("bench.json"))
+        write_outputs(report, out)
     return BenchReport([Row(**row) for row in report["rows"]], report["environment"], report)

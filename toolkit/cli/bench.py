@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
 from vtk_vision.cli.app import cli, console, stderr
-from vtk_vision.cli.options import (
-    Bounded,
-    data_dir_option,
-    run_argument,
-    runs_dir_option,
-)
+from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option, trust_code_option
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import PRECISIONS, PROVIDERS
-from vtk_vision.runs.config import Limit
+from vtk_vision.runs.config import LIMITS, Limit
 
 
 def _int_list(what: str, example: str, most: int = 10_000_000):
@@ -30,6 +26,25 @@ def _int_list(what: str, example: str, most: int = 10_000_000):
             raise click.BadParameter(f"{what} must be integers from 1 to {most:,}, e.g. {example}")
         return numbers
     return parse
+
+
+def _floats(ctx, param, value: str | None) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        numbers = tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers, e.g. 0.5 or "
+                                 f"0.49,0.48,0.45") from None
+    if not numbers or not all(math.isfinite(v) for v in numbers) or (param.name == "std" and min(numbers) <= 0):
+        raise click.BadParameter(f"{value!r}: one finite number per channel{', each above 0' * (param.name == 'std')}")
+    return numbers
+
+
+def _given(name: str) -> bool:
+    """Whether the user typed option `name` (not its default)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 def _names(value: str, known, what: str) -> tuple[str, ...]:
@@ -78,36 +93,67 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               help="Also write a PNG of latency and throughput against batch size.")
 @click.option("--wide", is_flag=True, help="Every column, however narrow the terminal (by default a narrow "
               "one leaves out p99, memory, provider, size and Δ eager; bench.json always holds them all).")
-@click.option("--trust-code", is_flag=True, help="Load TorchScript files this machine's vtk did not write "
-              "(TorchScript is code: only for files from a source you trust).")
+@trust_code_option
+@click.option("--input-size", type=Bounded(LIMITS["input_size"]), default=None,
+              help="FILE: the side of square images, for free height and width in its declared input.")
+@click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", 1 << 16), metavar="C,H,W",
+              help="FILE: the per-image input shape, where the file declares none (TorchScript) or to override it.")
+@click.option("--dataset", default=None, help="FILE: score accuracy on this dataset's test split (needs "
+              "--mean and --std, unless the file holds vtk's metadata).")
+@click.option("--mean", callback=_floats, metavar="M,...", help="FILE with --dataset: per-channel mean of "
+              "pixels in [0, 1] the model was trained with.")
+@click.option("--std", callback=_floats, metavar="S,...", help="FILE with --dataset: per-channel std.")
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An earlier bench JSON: print each row's change, as `vtk compare` does.")
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, max_spread, rounds,
-          no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, compare_to, runs_dir, data_dir) -> None:
-    """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size."""
+          no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size, input_shape, dataset, mean,
+          std, compare_to, runs_dir, data_dir) -> None:
+    """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size.
+
+    \b
+    RUN may also be an .onnx, .torchscript or .pt2 file vtk never wrote: it is timed on synthetic
+    inputs of the shape it declares, and its accuracy is measured only where labels and
+    preprocessing are known (vtk's metadata in it, or --dataset with --mean and --std).
+    """
     from vtk_vision.bench.compare import compare_reports, load_bench
+    from vtk_vision.bench.foreign import bench_file, is_artifact_file
     from vtk_vision.bench.report import write_outputs
     from vtk_vision.bench.run import BenchOptions, bench_run, resolve_providers
     from vtk_vision.cli.compare import show_comparison
     from vtk_vision.runs.folder import load_run
 
+    file = Path(run) if run is not None and is_artifact_file(Path(run)) else None
+    given = [n for n, v in (("--input-size", input_size), ("--input-shape", input_shape), ("--dataset", dataset),
+                            ("--mean", mean), ("--std", std)) if v is not None]
+    if file is None and given:
+        raise click.UsageError(f"{', '.join(given)} apply to `vtk bench FILE` (an .onnx, .torchscript or .pt2 file); "
+                               f"a run knows its own data and shapes")
+    if (mean is None) != (std is None) or (mean is not None and dataset is None):
+        raise click.UsageError("--mean and --std go together, with --dataset")
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
-    r = load_run(run, runs_dir)
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
                         trust_code, max_spread, rounds, not no_samples)
-    report = bench_run(r, opts, str(data_dir) if data_dir else None,
-                       progress=lambda m: stderr.print(m, style="dim"))
+    progress = lambda m: stderr.print(m, style="dim")  # noqa: E731
+    if file is not None:
+        report = bench_file(file, opts, input_size, input_shape, dataset, mean, std,
+                            str(data_dir) if data_dir else None, explicit_runtimes=_given("runtimes"),
+                            progress=progress)
+        name, default_json = file.name, Path(f"{file.name}.bench.json")
+    else:
+        r = load_run(run, runs_dir, trust_code)
+        report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=progress)
+        name, default_json = r.path.name, r.folder.output("bench.json")
     if all(row["status"] != "ok" for row in report["rows"]):
         reasons = sorted({row["reason"] for row in report["rows"]})
         raise VtkError(f"every row failed ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
                        f"bench.json is kept")
     comparison = compare_reports(old, report) if old is not None else None  # before any write, as load_bench
     width = None if wide or not console.is_terminal else console.width
-    _print_report(r.path.name, report, opts, width)
-    for path in write_outputs(report, json_out or r.folder.output("bench.json"), csv_out, md_out, plot_out):
+    _print_report(name, report, opts, width)
+    for path in write_outputs(report, json_out or default_json, csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
     if comparison is not None:
         show_comparison(comparison, f"changes against {compare_to}", wide)  # what `vtk compare` prints
@@ -129,8 +175,12 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
 
     used = sorted({row["provider"] for row in report["rows"]})
     optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
-    console.print(table(f"{name}: {report['dataset']} test split ({report['test_images']:,} images), "
-                        f"{environment_line(report)}, provider {', '.join(used)}",
+    if report.get("accuracy_measured", True):
+        inputs = f"{report['dataset']} test split ({report['test_images']:,} images)"
+    else:
+        fed = "x".join(map(str, report["input"]["fed"][1:]))
+        inputs = f"synthetic {report['input']['dtype']} {fed} inputs, accuracy not measured ({report['accuracy_note']})"
+    console.print(table(f"{name}: {inputs}, {environment_line(report)}, provider {', '.join(used)}",
                         COLUMNS, table_rows(report), right=RIGHT, optional=optional, width=width))
     unstable = sum(bool(row.get("unstable")) for row in report["rows"])
     console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall "
