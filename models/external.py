@@ -14,6 +14,7 @@ original moved or changed (runs/sources.py decides when that copy may run).
 
 from __future__ import annotations
 
+import ast
 import copy
 import functools
 import hashlib
@@ -21,6 +22,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import inspect
+import linecache
 import logging
 import sys
 import textwrap
@@ -365,8 +367,22 @@ _PREAMBLE = "import torch\nimport torch.nn.functional as F\nfrom torch import nn
 
 
 def _class_source(cls: type) -> str | None:
-    """A class's own source, as Python can find it (a notebook cell, a script), after the imports such code
-    usually leans on; None when Python cannot find it."""
+    """A class's own source, after the imports such code usually leans on; None when Python cannot find it.
+
+    Found through its methods' code objects: a notebook cell's code is in `linecache` under the cell's
+    file name (IPython puts it there), where `inspect.getsource(cls)` on Python 3.11 looks for the
+    `__main__` module's file and fails."""
+    for fn in (v for v in vars(cls).values() if inspect.isfunction(v)):
+        lines = linecache.getlines(fn.__code__.co_filename)
+        try:
+            tree = ast.parse("".join(lines))
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == cls.__name__ \
+                    and node.lineno <= fn.__code__.co_firstlineno <= node.end_lineno:
+                start = min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1
+                return _PREAMBLE + textwrap.dedent("".join(lines[start:node.end_lineno]))
     try:
         return _PREAMBLE + textwrap.dedent(inspect.getsource(cls))
     except (OSError, TypeError):
