@@ -3,7 +3,7 @@
     import vtk_vision as vtk
     run = vtk.train(MyNet(), dataset="fashion-mnist", epochs=3)   # or "mynet.py:MyNet", "lenet5"
     onnx = vtk.export(run, "onnx")                                # [ExportResult]
-    report = vtk.bench(run, runtimes=["eager", "onnx"])           # BenchReport, .rows: [Row]
+    report = vtk.benchmark(run, runtimes=["eager", "onnx"])       # BenchReport, .rows: [Row]
 
 Nothing here prints or draws: progress goes to an optional callback and
 warnings to the "vtk" logger; errors are `VtkError` with the CLI's one-line
@@ -24,7 +24,7 @@ from torch import nn
 from vtk_vision.core.errors import RunError
 from vtk_vision.runs.folder import Run, RunFolder, load_run
 
-__all__ = ["train", "load", "export", "bench", "BenchReport"]
+__all__ = ["train", "load", "export", "benchmark", "BenchReport"]
 
 
 def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
@@ -97,7 +97,7 @@ class BenchReport:
         return [r for r in self.rows if r.status == "ok"]
 
 
-def bench(target: Run | str | Path | None = None, *, model: nn.Module | None = None,
+def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None = None,
           data_dir: str | Path | None = None, progress: Callable[[str], None] | None = None, save: bool = False,
           input_size: int | None = None, input_shape: Sequence[int] | None = None, dataset: str | None = None,
           mean: Sequence[float] | None = None, std: Sequence[float] | None = None, **options: Any) -> BenchReport:
