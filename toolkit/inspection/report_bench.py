@@ -43,7 +43,7 @@ def _value(key: str, value: object) -> object:
     if key == "size_bytes" and isinstance(value, (int, float)):
         return round(value / 1e3)
     if isinstance(value, (list, tuple)):
-        return f"{len(value)} values"
+        return f"{len(value)} value{'' if len(value) == 1 else 's'}"
     return value if isinstance(value, (int, float, str, bool)) or value is None else str(value)
 
 
