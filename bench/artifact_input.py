@@ -55,6 +55,8 @@ def _onnx(path: Path) -> DeclaredInput:
     except Exception as e:  # protobuf's DecodeError and friends: not an ONNX file
         raise ArtifactError(f"{printable(path)} is not a readable ONNX model ({type(e).__name__}: "
                             f"{printable(str(e).splitlines()[0][:120] if str(e) else 'no message')})") from None
+    if not model.graph.node and not model.graph.input:  # protobuf reads an empty file as an empty model
+        raise ArtifactError(f"{printable(path)} is not a readable ONNX model (it holds no graph)")
     weights = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in weights]
     _one_input(path, [i.name for i in inputs])

@@ -144,6 +144,8 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     inputs = labelled or Inputs(_synthetic(decl, shape, path))
     fixed = decl.fixed_batch
     batches = (fixed,) if fixed else opts.batch_sizes
+    skipped = [b for b in opts.batch_sizes if fixed and b != fixed]
+    notes = [f"batch {', '.join(map(str, skipped))} skipped: {path.name} fixes its batch at {fixed}"] if skipped else []
     targets = [Target(r, FOREIGN_PRECISION, p, t, path, path) for p in opts.providers for r in names
                for t in (opts.threads if p == "cpu" else (max(opts.threads),))]
     rows: list[Row] = []
@@ -159,4 +161,4 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
                       "synthetic": labelled is None},
             "eager_cpu_accuracy": None, "eager_cpu_correct": None, "time_includes": TIME_INCLUDES,
             "memory_measure": MEASURE, "options": asdict(opts), "environment": environment(opts.threads),
-            "rows": report_rows, "fastest": fastest(report_rows)}
+            "rows": report_rows, "fastest": fastest(report_rows), "notes": notes}

@@ -12,7 +12,7 @@ from pathlib import Path
 from vtk_vision.bench.keys import report_threads, row_key, runtime_label, thread_label
 from vtk_vision.core.atomic import write_text
 
-__all__ = ["COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
+__all__ = ["not_run_lines", "reasons", "COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
            "row_key", "runtime_label", "table_rows", "to_csv", "to_markdown", "write_outputs"]
 
 COLUMNS = ["runtime", "provider", "batch", "thr", "status", "size", "accuracy", "Δ eager", "p50 ms",
@@ -28,9 +28,27 @@ def _size(n: int | None) -> str:
     return "-" if not n else f"{n / 1e3:.0f} KB" if n < 1e6 else f"{n / 1e6:.1f} MB"
 
 
-def _status(r: dict) -> str:
-    if r["status"] != "ok":
-        return f"{r['status']}: {r['reason']}"
+def reasons(report: dict) -> list[str]:
+    """Each distinct reason a row failed or did not apply, numbered as the table's status cells cite them."""
+    return list(dict.fromkeys(r["reason"] or "no reason given" for r in report["rows"] if r["status"] != "ok"))
+
+
+def not_run_lines(report: dict) -> list[str]:
+    """One line per reason rows did not run: which runtimes on which providers, and why."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in report["rows"]:
+        if r["status"] != "ok":
+            what = f"{runtime_label(r)} on {r['provider']}"
+            reason = (r["reason"] or "no reason given").removeprefix(f"{r['runtime']} on {r['provider']}: ")
+            whats = groups.setdefault((r["status"], reason), [])
+            if what not in whats:
+                whats.append(what)
+    return [f"{status}: {', '.join(whats)}: {reason}" for (status, reason), whats in groups.items()]
+
+
+def _status(r: dict, cited: list[str]) -> str:
+    if r["status"] != "ok":  # "failed [1]": the reason once under the table, not in every cell of an 80-column one
+        return f"{r['status']} [{cited.index(r['reason'] or 'no reason given') + 1}]"
     return "unstable" if r.get("unstable") else "ok"
 
 
@@ -49,10 +67,10 @@ def _memory(r: dict) -> str:
 def table_rows(report: dict) -> list[list[str]]:
     """Cells under COLUMNS, one list per row; '-' wherever a figure was not measured."""
     threads = report_threads(report)
-    out = []
+    cited, out = reasons(report), []
     for r in report["rows"]:
         head = [runtime_label(r), r["provider"], str(r["batch"]), str(r.get("threads") or threads or "?"),
-                _status(r), _size(r["size_bytes"])]
+                _status(r, cited), _size(r["size_bytes"])]
         if r["status"] != "ok":
             out.append(head + [NOT_MEASURED] * (len(COLUMNS) - len(head)))
             continue

@@ -10,6 +10,7 @@ load gets failed rows with the reason; the caller goes on with the others.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -93,8 +94,13 @@ class Row:
 
 
 def _reason(e: Exception) -> str:
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0][:200] if text else 'no message'}"
+    """One line for a failed row. TorchScript's first line is always "The following operation failed in the
+    TorchScript interpreter."; what failed is on its last line, so that one is taken."""
+    lines = [line.strip() for line in str(e).strip().splitlines() if line.strip()]
+    if not lines:
+        return f"{type(e).__name__}: no message"
+    line = lines[-1] if "TorchScript interpreter" in lines[0] else lines[0]
+    return line[:200] if re.match(r"^\w+(Error|Exception):", line) else f"{type(e).__name__}: {line[:200]}"
 
 
 def measure_accuracy(runner: Runner, inputs: Inputs, batch: int) -> dict:

@@ -178,6 +178,10 @@ def _failure(e: BaseException) -> str:
     return f"failed ({type(e).__name__}: {printable(_first_line(e))})"
 
 
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0][:200] if text else "no message"
@@ -279,7 +283,7 @@ def load_callable(spec: str, kept: KeptCode | None = None, source: Source | None
         raise ModelSpecError(f"{printable(where)} has no {attr!r}; it defines "
                              f"{', '.join(found) if found else 'no nn.Module class or function'}")
     if not _buildable(fn):
-        raise ModelSpecError(f"{printable(where)}:{attr} is a {type(fn).__name__}, not an nn.Module class or a "
+        raise ModelSpecError(f"{printable(where)}:{attr} is {_a(type(fn).__name__)}, not an nn.Module class or a "
                              f"function that returns one")
     return fn, source
 
@@ -328,7 +332,7 @@ def instantiate(fn: Callable, label: str, num_classes: int, in_channels: int, in
         hint = "; pass it with --model-arg NAME=VALUE" if isinstance(e, TypeError) and "missing" in str(e) else ""
         raise ModelSpecError(f"{printable(label)}({printable(call)}) {_failure(e)}{hint}") from None
     if not isinstance(model, nn.Module):
-        raise ModelSpecError(f"{printable(label)} returned a {type(model).__name__}, not an nn.Module")
+        raise ModelSpecError(f"{printable(label)} returned {_a(type(model).__name__)}, not an nn.Module")
     return model
 
 

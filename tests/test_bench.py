@@ -115,6 +115,17 @@ def test_provider_all_keeps_going_and_labels_failures(run_dir, shared_data):
     assert rows[("eager", "tensorrt")]["status"] == "n/a"
 
 
+def test_rows_that_did_not_run_are_one_line_per_reason_under_the_table():
+    from vtk_vision.bench.report import not_run_lines
+
+    gpu = "no usable NVIDIA GPU (details)"
+    rows = [{"runtime": r, "precision": "fp32", "provider": p, "status": "failed", "reason": f"{r} on {p}: {gpu}"}
+            for r in ("eager", "onnx") for p in ("cuda", "tensorrt")]
+    rows[1] = rows[1] | {"status": "n/a", "reason": "eager runs on cpu, cuda, not tensorrt"}
+    assert not_run_lines({"rows": rows}) == [f"failed: eager on cuda, onnx on cuda, onnx on tensorrt: {gpu}",
+                                             "n/a: eager on tensorrt: eager runs on cpu, cuda, not tensorrt"]
+
+
 def test_bench_command_outputs(run_dir, shared_data, tmp_path):
     env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(run_dir.parent)}
     args = ["bench", "--batch-sizes", "1,4", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",

@@ -95,3 +95,9 @@ def test_an_untrusted_torchscript_file_is_refused_before_it_loads(tmp_path):
     res = _bench(tmp_path, str(tmp_path / "lin.torchscript"), "--input-shape", "4", "--trust-code",
                  "--batch-sizes", "2")
     assert res.exit_code == 0, res.output
+
+
+def test_an_input_shape_with_equal_sides_is_fed_as_given(foreign, tmp_path):
+    res = _bench(tmp_path, str(foreign["free"]), "--input-shape", "1,28,28", "--batch-sizes", "2", "--runtime", "onnx")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "b.json").read_text())["input"]["fed"] == ["batch", 1, 28, 28]

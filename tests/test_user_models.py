@@ -113,6 +113,8 @@ def test_a_run_from_someone_else_runs_its_source_only_with_trust_code(user_run, 
     assert res.exit_code == 1
     assert "model code" in res.output and "--trust-code" in res.output and "Traceback" not in res.output
     assert vtk(theirs, "eval", str(run), "--trust-code").exit_code == 0
+    res = vtk(theirs, "report", str(run), "--out", str(tmp_path / "theirs.html"))  # reads files: runs no code
+    assert res.exit_code == 0 and "not counted" in (tmp_path / "theirs.html").read_text(), res.output
     res = vtk(theirs, "bench", str(run), "--trust-code", "--runtime", "eager", *FAST_BENCH, "--threads", "1",
               "--json", str(tmp_path / "theirs.json"))
     assert res.exit_code == 0, res.output
@@ -218,7 +220,7 @@ def _one_line_refusal(res, *needles: str) -> None:
 BAD_FILES = {
     "no such NAME": ("PlainNet = None\nclass Other(__import__('torch').nn.Module):\n    pass\n", "Missing",
                      ["has no 'Missing'", "Other"]),
-    "not a module or factory": ("NUMBER = 3\n", "NUMBER", ["is a int, not an nn.Module class or a function"]),
+    "not a module or factory": ("NUMBER = 3\n", "NUMBER", ["is an int, not an nn.Module class or a function"]),
     "factory that raises": ("def broken(num_classes):\n    raise ValueError('no such width')\n", "broken",
                             ["broken(num_classes=10) failed (ValueError: no such width)"]),
     "syntax error": ("def broken(:\n    pass\n", "broken", ["line 1: SyntaxError"]),

@@ -13,13 +13,15 @@ from vtk_vision.core.providers import PRECISIONS, PROVIDERS
 from vtk_vision.runs.config import LIMITS, Limit
 
 
-def _int_list(what: str, example: str, most: int = 10_000_000):
-    """A click callback for a comma-separated list of positive integers (batch sizes, thread counts)."""
+def _int_list(what: str, example: str, most: int = 10_000_000, unique: bool = True):
+    """A click callback for a comma-separated list of positive integers: batch sizes and thread counts
+    (`unique`: a repeat adds nothing), or a shape (3,32,32: repeats are the point)."""
     def parse(ctx, param, value: str | None) -> tuple[int, ...] | None:
         if value is None:
             return None
         try:
-            numbers = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
+            numbers = tuple(int(v) for v in value.split(",") if v.strip())
+            numbers = tuple(dict.fromkeys(numbers)) if unique else numbers
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
         if not numbers or min(numbers) < 1 or max(numbers) > most:
@@ -96,7 +98,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @trust_code_option
 @click.option("--input-size", type=Bounded(LIMITS["input_size"]), default=None,
               help="FILE: the side of square images, for free height and width in its declared input.")
-@click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", 1 << 16), metavar="C,H,W",
+@click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", 1 << 16, unique=False), metavar="C,H,W",
               help="FILE: the per-image input shape, where the file declares none (TorchScript) or to override it.")
 @click.option("--dataset", default=None, help="FILE: score accuracy on this dataset's test split (needs "
               "--mean and --std, unless the file holds vtk's metadata).")
@@ -169,19 +171,28 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         RIGHT,
         environment_line,
         fastest_rows,
+        not_run_lines,
         table_rows,
     )
     from vtk_vision.present.tables import table
 
-    used = sorted({row["provider"] for row in report["rows"]})
+    # rows that did not run are lines under the table: a reason per cell would not fit 80 columns
+    ran = dict(report, rows=[row for row in report["rows"] if row["status"] == "ok"])
+    used = sorted({row["provider"] for row in ran["rows"]})
+    counts = {row.get("threads") for row in ran["rows"]}
     optional = tuple(c for c in OPTIONAL if c != "provider" or len(used) == 1)  # several: the column must stay
+    optional += ("thr",) if len(counts) == 1 else ()  # the title says the one count
     if report.get("accuracy_measured", True):
         inputs = f"{report['dataset']} test split ({report['test_images']:,} images)"
     else:
         fed = "x".join(map(str, report["input"]["fed"][1:]))
         inputs = f"synthetic {report['input']['dtype']} {fed} inputs, accuracy not measured ({report['accuracy_note']})"
     console.print(table(f"{name}: {inputs}, {environment_line(report)}, provider {', '.join(used)}",
-                        COLUMNS, table_rows(report), right=RIGHT, optional=optional, width=width))
+                        COLUMNS, table_rows(ran), right=RIGHT, optional=optional, width=width))
+    for line in not_run_lines(report):
+        console.print(line)
+    for note in report.get("notes", []):
+        console.print(note)
     unstable = sum(bool(row.get("unstable")) for row in report["rows"])
     console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall "
                   f"cannot drag it); p90/p50 over {opts.max_spread:g} is timed again, up to {opts.max_rounds} "

@@ -5,22 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from vtk_vision.cli.app import cli, console
-from vtk_vision.cli.options import run_argument, runs_dir_option
+from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.options import run_argument, runs_dir_option, trust_code_option
 
 
 @cli.command()
 @run_argument
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="HTML file (default: RUN/report.html).")
+@trust_code_option
 @runs_dir_option
-def report(run: str | None, out: Path | None, runs_dir: Path | None) -> None:
+def report(run: str | None, out: Path | None, trust_code: bool, runs_dir: Path | None) -> None:
     """One self-contained HTML page about RUN (default: the latest): summary, curves, confusion matrix,
     misclassified images, export parity, bench table and plots, environment. Parts not made yet name the
     command that makes them (vtk eval, vtk export, vtk bench)."""
+    from vtk_vision.core.errors import ArtifactError
     from vtk_vision.inspection.report import write_report
-    from vtk_vision.runs.folder import load_run
+    from vtk_vision.runs.folder import Run, RunFolder, load_run
 
-    result = write_report(load_run(run, runs_dir), out)
+    folder = RunFolder.find(run, runs_dir)
+    try:
+        r = load_run(folder.path, trust_code=trust_code)
+    except ArtifactError as e:  # the model's code may not run here; the report reads files, so it goes on
+        stderr.print(f"{e}; the report leaves out what needs the model (its parameter count)")
+        r = Run(folder, folder.read(), None, None)
+    result = write_report(r, out)
     console.print(f"wrote {result.path.resolve()}")
     for command in result.missing:
         console.print(f"not in it yet: {command}")

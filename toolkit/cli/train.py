@@ -40,7 +40,7 @@ class _Progress:
         self.epochs = cfg.epochs
         stderr.print(f"run {info['run_dir']}: {cfg.model} on {cfg.dataset}, {info['device']}"
                      f"{'' if info['amp'] == 'None' else ' ' + info['amp']}, train {info['train']:,} / "
-                     f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epochs from {info['start_epoch']}")
+                     f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} from {info['start_epoch']}")
 
     def on_batch(self, i: int, n: int) -> None:
         if not self.tty:

@@ -34,7 +34,8 @@ class ReportResult:
 def _summary(run: Run) -> str:
     rec, cfg = run.record, run.record.config
     acc = rec.accuracy or {}
-    params = sum(p.numel() for p in run.model.parameters())
+    params = sum(p.numel() for p in run.model.parameters()) if run.model is not None else \
+        "not counted: the model's code does not run here without --trust-code"
     facts = [("model", rec.model.name), ("parameters", params), ("input", _shape(rec.model.input_shape)),
              ("status", rec.status), ("created", rec.created),
              ("data", f"{rec.data.name} ({len(rec.data.classes)} classes, images {_shape(rec.data.image_shape)})"),

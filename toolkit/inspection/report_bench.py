@@ -55,8 +55,9 @@ def _columns(rows: list[dict]) -> tuple[Spec, Spec]:
     """The main table's columns (who, status, accuracy, the latency percentiles, throughput), and the details
     table's (every other field some row has), each only where some row has a value."""
     main: Spec = [("runtime", "runtime", None), ("status", "status", None)]
-    details: Spec = [("runtime", "runtime", None), ("provider", "row", "provider"), ("batch", "row", "batch")]
-    seen = {id(main): {"runtime", "status"}, id(details): {"runtime", "provider", "batch"}}
+    details: Spec = [("runtime", "runtime", None), ("provider", "row", "provider"), ("batch", "row", "batch"),
+                     ("threads", "row", "threads")]  # what names a row, as in the main table
+    seen = {id(main): {"runtime", "status"}, id(details): {"runtime", "provider", "batch", "threads"}}
 
     def add(spec: Spec, header: str, kind: str, key: str) -> None:
         if header not in seen[id(spec)] and any(_lookup(r, kind, key) is not None for r in rows):
@@ -77,7 +78,7 @@ def _columns(rows: list[dict]) -> tuple[Spec, Spec]:
                 for sub in value:
                     add(details, f"{key} {sub}", "dict", f"{key}.{sub}")
             else:
-                add(details, key.replace("_", " "), "row", key)
+                add(details, key.replace("_mb", " MB").replace("_", " "), "row", key)
     return main, details
 
 
