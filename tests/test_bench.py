@@ -67,14 +67,15 @@ def run_dir(trained_run):
     return trained_run
 
 
-FAST = BenchOptions(batch_sizes=(1, 7), warmup_s=0.01, min_iters=3, min_s=0.02, threads=2)
+# batch 7: odd, where shape bugs hide; not batch 1, whose accuracy pass costs 10,000 calls per runtime
+FAST = BenchOptions(batch_sizes=(7, 64), warmup_s=0.01, min_iters=3, min_s=0.02, threads=2)
 
 
 def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, shared_data):
     report = bench_run(load_run(run_dir), FAST, str(shared_data))
     rows = report["rows"]
     assert [(r["runtime"], r["batch"]) for r in rows] == [
-        (rt, b) for rt in ("eager", "onnx", "torchscript", "pt2", "openvino") for b in (1, 7)]
+        (rt, b) for rt in ("eager", "onnx", "torchscript", "pt2", "openvino") for b in (7, 64)]
     assert all(r["status"] == "ok" and r["provider"] == "cpu" for r in rows)
     assert {r["correct"] for r in rows} == {report["eager_cpu_correct"]}  # OpenVINO too, to the image
     assert all(r["latency_ms"]["n"] >= 3 and r["images_per_s"] > 0 for r in rows)
@@ -102,7 +103,7 @@ def test_bench_every_runtime_matches_eager_and_an_independent_client(run_dir, sh
 
 @pytest.mark.skipif(not NO_GPU, reason="checks the no-GPU path")
 def test_provider_all_keeps_going_and_labels_failures(run_dir, shared_data):
-    opts = BenchOptions(providers=("cpu", "cuda", "tensorrt"), runtimes=("eager", "onnx"), batch_sizes=(1,),
+    opts = BenchOptions(providers=("cpu", "cuda", "tensorrt"), runtimes=("eager", "onnx"), batch_sizes=(64,),
                         warmup_s=0.01, min_iters=2, min_s=0.0)
     rows = {(r["runtime"], r["provider"]): r for r in bench_run(load_run(run_dir), opts, str(shared_data))["rows"]}
     assert rows[("onnx", "cpu")]["status"] == "ok" and rows[("eager", "cpu")]["status"] == "ok"
@@ -128,14 +129,14 @@ def test_rows_that_did_not_run_are_one_line_per_reason_under_the_table():
 
 def test_bench_command_outputs(run_dir, shared_data, tmp_path):
     env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(run_dir.parent)}
-    args = ["bench", "--batch-sizes", "1,4", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",
+    args = ["bench", "--batch-sizes", "2,4", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",
             "--min-s", "0", "--threads", "1"]
     out = {k: tmp_path / f"b.{k}" for k in ("json", "csv", "md", "png")}
     res = CliRunner(env=env).invoke(cli, [*args, "--json", str(out["json"]), "--csv", str(out["csv"]),
                                           "--md", str(out["md"]), "--plot", str(out["png"])], obj={})
     assert res.exit_code == 0, res.output
     assert "onnx" in res.output and "p50 ms" in res.output and "images/s" in res.output
-    assert "row 1 of 4: eager on cpu, batch 1, 1 thread" in res.stderr and "row 4 of 4: onnx" in res.stderr
+    assert "row 1 of 4: eager on cpu, batch 2, 1 thread" in res.stderr and "row 4 of 4: onnx" in res.stderr
     report = json.loads(out["json"].read_text())
     assert len(report["rows"]) == 4 and report["environment"]["threads"] == [1]
     assert out["csv"].read_text().count("\n") == 5 and "| onnx | cpu | 4 | 1 | " in out["md"].read_text()

@@ -321,7 +321,7 @@ def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(handed_run, tm
 def test_a_full_disk_during_bench_json_keeps_the_old_file(handed_run, tmp_path, shared_data):
     (handed_run / "bench.json").write_text('{"old": true}')
     res = _vtk_with_file_size_limit(1_000, "bench", str(handed_run), "--runtime", "eager", "--batch-sizes", "1",
-                                    "--warmup-s", "0", "--min-iters", "1", "--min-s", "0",
+                                    "--warmup-s", "0", "--min-iters", "1", "--min-s", "0", "--threads", "1",
                                     env={"VTK_DATA_DIR": str(shared_data)})
     assert res.returncode == 1 and "cannot write" in res.stderr and "Traceback" not in res.stderr
     assert (handed_run / "bench.json").read_text() == '{"old": true}'

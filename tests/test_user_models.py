@@ -46,7 +46,7 @@ def plain(num_classes):
     return PlainNet(num_classes=num_classes)
 '''
 
-FAST_BENCH = ["--min-s", "0.01", "--min-iters", "3", "--warmup-s", "0", "--batch-sizes", "1,8"]
+FAST_BENCH = ["--min-s", "0.01", "--min-iters", "3", "--warmup-s", "0", "--batch-sizes", "1,8", "--threads", "1"]
 
 
 def vtk(env: dict, *args: str):
@@ -115,7 +115,7 @@ def test_a_run_from_someone_else_runs_its_source_only_with_trust_code(user_run, 
     assert vtk(theirs, "eval", str(run), "--trust-code").exit_code == 0
     res = vtk(theirs, "report", str(run), "--out", str(tmp_path / "theirs.html"))  # reads files: runs no code
     assert res.exit_code == 0 and "not counted" in (tmp_path / "theirs.html").read_text(), res.output
-    res = vtk(theirs, "bench", str(run), "--trust-code", "--runtime", "eager", *FAST_BENCH, "--threads", "1",
+    res = vtk(theirs, "bench", str(run), "--trust-code", "--runtime", "eager", *FAST_BENCH,
               "--json", str(tmp_path / "theirs.json"))
     assert res.exit_code == 0, res.output
     tampered = tmp_path / "tampered"
