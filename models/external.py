@@ -240,12 +240,6 @@ def _from_module(where: str, attr: str, spec: str) -> tuple[Any, Source]:
                           helpers=_local_helpers(before, root, origin) if root else {})
 
 
-def _from_kept(kept: KeptCode, attr: str, spec: str, source: Source) -> tuple[Any, Source]:
-    """A run's copy: its helpers from the copy for a file spec; a package's own modules for a module spec."""
-    module = _run_module(kept.path, kept.data, source.package, helpers=kept.helpers)
-    return module, source
-
-
 def check_spec(spec: str) -> None:
     """What can be refused without running any of the spec's code: its form, a torchvision name, a missing
     file. Called before the data loads, so these mistakes cost nothing."""
@@ -270,8 +264,8 @@ def load_callable(spec: str, kept: KeptCode | None = None, source: Source | None
         from vtk_vision.models.torchvision_zoo import factory
 
         return factory(attr), Source("torchvision", spec, attr)
-    if kept is not None:
-        module, source = _from_kept(kept, attr, spec, source)
+    if kept is not None:  # its helpers from the kept bytes for a file spec; a package's modules stay installed
+        module = _run_module(kept.path, kept.data, source.package, helpers=kept.helpers)
     elif where.endswith(".py"):
         module, source = _from_file(where, attr, spec)
     else:
