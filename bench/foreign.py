@@ -26,6 +26,7 @@ from vtk_vision.bench.rows import Inputs, Row, Target, time_runtime
 from vtk_vision.bench.run import TIME_INCLUDES, BenchOptions, numbered
 from vtk_vision.bench.summary import fastest
 from vtk_vision.core.errors import ArtifactError, DataError, VtkError
+from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
@@ -108,10 +109,9 @@ def _synthetic(decl: DeclaredInput, shape: tuple[int, ...], path: Path) -> torch
     if decl.dtype not in _DTYPES:
         raise ArtifactError(f"{printable(path.name)} takes {decl.dtype} input; vtk benches float32, float16 and "
                             f"uint8 inputs")
-    gen = torch.Generator().manual_seed(0)
     if decl.dtype == "uint8":
-        return torch.randint(0, 256, (_SYNTHETIC, *shape), generator=gen, dtype=torch.uint8)
-    return torch.randn((_SYNTHETIC, *shape), generator=gen).to(_DTYPES[decl.dtype])
+        return random_images(shape, _SYNTHETIC)
+    return torch.randn((_SYNTHETIC, *shape), generator=torch.Generator().manual_seed(0)).to(_DTYPES[decl.dtype])
 
 
 def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int) -> None:

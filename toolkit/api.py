@@ -42,14 +42,14 @@ def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str |
                       runs_dir=str(runs_dir) if runs_dir else None, **options)
     result = fit(cfg, Hooks(on_epoch=on_epoch) if on_epoch else None, model=given)
     if given is not None:  # the trained object itself: nothing to rebuild, whatever its source
-        return Run(result.folder, result.folder.read(), given.eval().cpu(), _preprocess(result.folder))
+        return Run(result.folder, result.record, given.eval().cpu(), _preprocess(result.record))
     return load_run(result.folder.path)
 
 
-def _preprocess(folder: RunFolder):
+def _preprocess(record):
     from vtk_vision.core.preprocess import Preprocess
 
-    return Preprocess.from_spec(folder.read().data.preprocess).eval()
+    return Preprocess.from_spec(record.data.preprocess).eval()
 
 
 def load(run: Run | str | Path | None = None, *, model: nn.Module | None = None, runs_dir: str | Path | None = None,
@@ -67,7 +67,7 @@ def load(run: Run | str | Path | None = None, *, model: nn.Module | None = None,
     except RuntimeError as e:
         raise RunError(f"the model passed does not fit {folder.path.name}'s weights ({str(e).splitlines()[0]})") \
             from None
-    return Run(folder, record, model.eval().cpu(), _preprocess(folder))
+    return Run(folder, record, model.eval().cpu(), _preprocess(record))
 
 
 def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "onnx", *,

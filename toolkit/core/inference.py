@@ -29,7 +29,7 @@ def logits_of(model: nn.Module, prep: Preprocess, images: torch.Tensor, batch_si
         model.train(was_training)
 
 
-def random_images(shape: tuple[int, int, int], n: int = 256, seed: int = 0) -> torch.Tensor:
+def random_images(shape: tuple[int, ...], n: int = 256, seed: int = 0) -> torch.Tensor:
     """Seeded random uint8 images (N, C, H, W): what a model with no dataset is checked on, the same every run."""
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)

@@ -43,7 +43,8 @@ def keep_model_source(folder: RunFolder, info: ModelInfo, text: str | None = Non
     data = text.encode() if text is not None else Path(source.origin).read_bytes()
     relative = folder.keep_source(f"{source.attr}.py" if text is not None else Path(source.origin).name, data)
     remember(folder.path / relative)
-    if hashlib.sha256(data).hexdigest() != source.sha256:  # edited between the import and now
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != source.sha256:  # edited between the import and now
         log.warning("%s changed while the run started; the run keeps the version it copied", printable(source.origin))
     helpers = dict(source.helpers)
     if source.kind == "file" and text is None:
@@ -52,7 +53,7 @@ def keep_model_source(folder: RunFolder, info: ModelInfo, text: str | None = Non
             kept = folder.keep_source(rel, (root / rel).read_bytes())
             remember(folder.path / kept)
             helpers[rel] = file_sha256(folder.path / kept)
-    return replace(info, source=source.to_dict() | {"copy": relative, "sha256": hashlib.sha256(data).hexdigest(),
+    return replace(info, source=source.to_dict() | {"copy": relative, "sha256": digest,
                                                     "helpers": helpers})
 
 
