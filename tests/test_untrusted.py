@@ -76,6 +76,9 @@ def test_crafted_pt2_is_refused_and_its_payload_never_runs(handed_run, tmp_path,
     assert len(lines) == 1 and "refuses it" in lines[0] and "model.pt2" in lines[0]
     assert not (tmp_path / MARKER).exists(), "the pickled payload ran"
     assert _snapshot(handed_run / "bench.json") == before  # an earlier bench.json is kept as it was
+    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "evil.pt2"), "--threads", "1"], obj={})  # as a file
+    assert res.exit_code == 1 and "refuses it" in res.output and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / MARKER).exists(), "the pickled payload ran"
 
 
 def test_vtk_written_torchscript_loads_without_asking(handed_run):
