@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -30,6 +31,8 @@ from vtk_vision.bench.rows import (
 from vtk_vision.bench.summary import fastest
 from vtk_vision.core.inference import random_images
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError, VtkError
+from vtk_vision.core.limits import BENCH_LIMITS, names, number, numbers
+from vtk_vision.core.providers import PRECISIONS
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
 from vtk_vision.exporters import (
@@ -71,8 +74,17 @@ class BenchOptions:
     keep_samples: bool = True
 
     def __post_init__(self):
-        counts = (self.threads,) if isinstance(self.threads, int) else tuple(self.threads) or default_threads()
-        object.__setattr__(self, "threads", tuple(dict.fromkeys(counts)))
+        """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
+        name or number is one of it."""
+        put = partial(object.__setattr__, self)
+        put("runtimes", names("runtimes", self.runtimes, runtimes(), "runtime"))
+        put("providers", names("providers", self.providers, PROVIDERS, "provider"))
+        put("precisions", names("precisions", self.precisions, PRECISIONS, "precision"))
+        put("batch_sizes", numbers("batch_sizes", self.batch_sizes, BENCH_LIMITS["batch_sizes"]))
+        put("threads", numbers("threads", self.threads, BENCH_LIMITS["threads"], allow_empty=True)
+            or default_threads())
+        for name in ("warmup_s", "min_iters", "min_s", "max_spread", "max_rounds"):
+            number(name, getattr(self, name), BENCH_LIMITS[name])
 
     @property
     def timing(self) -> Timing:
@@ -158,9 +170,6 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Benchmark every runtime x provider x thread count x batch size; return the report (rows, environment,
     reference, the fastest thread count per runtime and batch)."""
-    unknown = sorted(set(opts.runtimes) - set(runtimes()))
-    if unknown:
-        raise VtkError(f"unknown runtime {', '.join(unknown)}; choose from {', '.join(runtimes())}")
     pairs = _combinations(opts)
     ds = run.dataset(data_dir) if run.has_data else None  # weights imported without data: timing only
     artifacts = _artifacts(run, pairs, ds, progress)

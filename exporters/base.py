@@ -14,7 +14,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from vtk_vision.core.limits import EXPORT_LIMITS, choice, number
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
 
 __all__ = ["Exportable", "ExportOptions", "input_spec", "file_size"]
 
@@ -54,6 +56,14 @@ class ExportOptions:
     calibration_size: int = 512      # int8: training images its activation ranges come from
     calibration_method: str = "minmax"
     max_accuracy_drop: float = 0.5   # reduced precision: points of test accuracy it may lose against fp32 eager
+
+    def __post_init__(self):
+        """`vtk export`'s limits (core/limits.py), checked at once and named as Python spells them."""
+        choice("precision", self.precision, PRECISIONS)
+        choice("calibration_method", self.calibration_method, CALIBRATION_METHODS)
+        for name, limit in EXPORT_LIMITS.items():
+            if getattr(self, name) is not None or name != "opset":
+                number(name, getattr(self, name), limit)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -158,9 +158,13 @@ def _run_module(path: Path, data: bytes, package: str = "", search: Path | None 
         sys.modules.pop(name, None)
         raise ModelSpecError(f"{printable(path)} imports {printable(e.name)!r}, which is not importable here; "
                              f"install it or add its folder to PYTHONPATH") from None
-    except (Exception, SystemExit) as e:
+    except KeyboardInterrupt:
         sys.modules.pop(name, None)
-        raise ModelSpecError(f"{printable(path)} {_failure(e)} while vtk imported it; fix the file") from None
+        raise
+    except BaseException as e:  # sys.exit() and other BaseExceptions too: the user's code, not a way to end vtk
+        sys.modules.pop(name, None)
+        raise ModelSpecError(f"{printable(path)} {_failure(e, importing=True)} while vtk imported it; fix the file") \
+            from None
     finally:
         if search is not None:
             sys.path.remove(str(search))
@@ -172,10 +176,18 @@ def _run_module(path: Path, data: bytes, package: str = "", search: Path | None 
     return module
 
 
-def _failure(e: BaseException) -> str:
+def _what(e: BaseException) -> str:
+    """What the user's code did, for a message: `called sys.exit(3)` or `ValueError: bad size`."""
+    if isinstance(e, SystemExit):
+        return f"called sys.exit({printable(repr(e.code))[:60]})"
+    return f"{type(e).__name__}: {printable(_first_line(e))}"
+
+
+def _failure(e: BaseException, importing: bool = False) -> str:
     if isinstance(e, SystemExit):  # argparse at import time, a stray sys.exit()
-        return f"called sys.exit({e.code!r}) (guard script code with `if __name__ == '__main__':`)"
-    return f"failed ({type(e).__name__}: {printable(_first_line(e))})"
+        guard = " (guard script code with `if __name__ == '__main__':`)" if importing else ""
+        return f"{_what(e)}{guard}"
+    return f"failed ({_what(e)})"
 
 
 def _a(noun: str) -> str:
@@ -227,8 +239,10 @@ def _from_module(where: str, attr: str, spec: str) -> tuple[Any, Source]:
                              f"importable package.module:NAME") from None
     except SyntaxError as e:
         raise ModelSpecError(f"{printable(e.filename)} line {e.lineno}: SyntaxError: {e.msg}; fix the file") from None
-    except (Exception, SystemExit) as e:
-        raise ModelSpecError(f"importing {where} {_failure(e)}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
+        raise ModelSpecError(f"importing {where} {_failure(e, importing=True)}") from None
     file = getattr(module, "__file__", None)
     if not file:
         raise ModelSpecError(f"{where} has no source file vtk could keep with the run; put the model in a .py file")
@@ -321,7 +335,9 @@ def instantiate(fn: Callable, label: str, num_classes: int, in_channels: int, in
                     f"{in_channels}-channel input and {num_classes} classes")
     try:
         model = fn(*args, **passed)
-    except (Exception, SystemExit) as e:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:
         call = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in passed.items())])
         hint = "; pass it with --model-arg NAME=VALUE" if isinstance(e, TypeError) and "missing" in str(e) else ""
         raise ModelSpecError(f"{printable(label)}({printable(call)}) {_failure(e)}{hint}") from None
@@ -346,9 +362,12 @@ def dry_run(model: nn.Module, label: str, shape: tuple[int, int, int], num_class
             # training mode too (on a copy: batch-norm statistics must not move), where auxiliary heads
             # return tuples that would otherwise fail in epoch one
             outputs["training"] = copy.deepcopy(model).train()(torch.zeros(2, *shape))
-    except Exception as e:
-        raise ModelSpecError(f"{printable(label)} fails on a {'x'.join(map(str, shape))} input ({type(e).__name__}: "
-                             f"{printable(_first_line(e))}); give --input-size or fix the model") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as e:  # sys.exit(3) in forward ended vtk silently with code 3
+        hint = "give --input-size or fix the model" if isinstance(e, Exception) else "fix the model"
+        raise ModelSpecError(f"{printable(label)} fails on a {'x'.join(map(str, shape))} input ({_what(e)}); "
+                             f"{hint}") from None
     finally:
         model.train(was_training)
     for mode, out in outputs.items():

@@ -76,12 +76,14 @@ def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "
     """Export a run in each format, each checked against eager PyTorch; the ExportResults (export.json rows).
 
     `options` are ExportOptions fields (precision, dynamic_batch, bake_preprocess, opset, ...)."""
-    from vtk_vision.exporters import ExportOptions, export_run
+    from vtk_vision.core.limits import names
+    from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
 
+    formats = names("formats", formats, [*artifact_formats(), "all"], "format")  # as `--format`, before any work
+    formats = artifact_formats() if "all" in formats else list(formats)
+    opts = ExportOptions(**options)
     r = load(run, model=model, trust_code=trust_code)
-    formats = [formats] if isinstance(formats, str) else list(formats)
-    _, results = export_run(r, formats, Path(out_dir) if out_dir else None, ExportOptions(**options),
-                            str(data_dir) if data_dir else None)
+    _, results = export_run(r, formats, Path(out_dir) if out_dir else None, opts, str(data_dir) if data_dir else None)
     return results
 
 
@@ -110,7 +112,7 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     from vtk_vision.bench.rows import Row
     from vtk_vision.bench.run import BenchOptions, bench_run
 
-    opts = BenchOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+    opts = BenchOptions(**options)  # checked there against the CLI's limits (core/limits.py)
     report_progress = progress or (lambda m: None)
     data = str(data_dir) if data_dir else None
     if isinstance(target, (str, Path)) and is_artifact_file(Path(target)):

@@ -9,12 +9,13 @@ import click
 from vtk_vision.cli.app import cli, console, stderr
 from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option, trust_code_option
 from vtk_vision.core.errors import VtkError
+from vtk_vision.core.limits import BENCH_LIMITS, Limit
 from vtk_vision.core.providers import PRECISIONS, PROVIDERS
-from vtk_vision.runs.config import LIMITS, Limit
+from vtk_vision.runs.config import LIMITS
 
 
-def _int_list(what: str, example: str, most: int = 10_000_000, unique: bool = True):
-    """A click callback for a comma-separated list of positive integers: batch sizes and thread counts
+def _int_list(what: str, example: str, limit: Limit, unique: bool = True):
+    """A click callback for a comma-separated list of integers within `limit`: batch sizes and thread counts
     (`unique`: a repeat adds nothing), or a shape (3,32,32: repeats are the point)."""
     def parse(ctx, param, value: str | None) -> tuple[int, ...] | None:
         if value is None:
@@ -24,8 +25,8 @@ def _int_list(what: str, example: str, most: int = 10_000_000, unique: bool = Tr
             numbers = tuple(dict.fromkeys(numbers)) if unique else numbers
         except ValueError:
             raise click.BadParameter(f"{value!r} is not a comma-separated list of integers") from None
-        if not numbers or min(numbers) < 1 or max(numbers) > most:
-            raise click.BadParameter(f"{what} must be integers from 1 to {most:,}, e.g. {example}")
+        if not numbers or not all(limit.allows(n) for n in numbers):
+            raise click.BadParameter(f"{what} must be integers from {limit.low:,} to {limit.high:,}, e.g. {example}")
         return numbers
     return parse
 
@@ -73,17 +74,21 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               v, PRECISIONS, "precision"), metavar="NAME,...",
               help="Precisions to time, e.g. fp32,int8: each runtime whose artifact has them (ONNX Runtime and "
               "OpenVINO for fp16/int8; missing artifacts are exported through the accuracy gate first).")
-@click.option("--batch-sizes", default="1,8,64,256", show_default=True, callback=_int_list("batch sizes", "1,8,64,256"))
-@click.option("--warmup-s", type=Bounded(Limit(0, 600)), default=0.3, show_default=True, help="Warm-up per row.")
-@click.option("--min-iters", type=click.IntRange(1, 10_000_000), default=50, show_default=True,
+@click.option("--batch-sizes", default="1,8,64,256", show_default=True,
+              callback=_int_list("batch sizes", "1,8,64,256", BENCH_LIMITS["batch_sizes"]))
+@click.option("--warmup-s", type=Bounded(BENCH_LIMITS["warmup_s"]), default=0.3, show_default=True,
+              help="Warm-up per row.")
+@click.option("--min-iters", type=Bounded(BENCH_LIMITS["min_iters"]), default=50, show_default=True,
               help="Fewest timed calls.")
-@click.option("--min-s", type=Bounded(Limit(0, 600)), default=1.0, show_default=True, help="Shortest timed span.")
-@click.option("--threads", "threads", callback=_int_list("thread counts", "1,2", 1024), metavar="N,...",
+@click.option("--min-s", type=Bounded(BENCH_LIMITS["min_s"]), default=1.0, show_default=True,
+              help="Shortest timed span.")
+@click.option("--threads", "threads", callback=_int_list("thread counts", "1,2", BENCH_LIMITS["threads"]),
+              metavar="N,...",
               help="CPU thread counts: rows for each, every runtime really run at it (default: 1 and all cores, "
               "plus half of them on 8 or more). GPU rows run once, at the largest.")
-@click.option("--max-spread", type=Bounded(Limit(1, 100)), default=1.5, show_default=True,
+@click.option("--max-spread", type=Bounded(BENCH_LIMITS["max_spread"]), default=1.5, show_default=True,
               help="A row whose p90/p50 is above this is timed again, and flagged unstable if it stays so.")
-@click.option("--rounds", type=click.IntRange(1, 10), default=3, show_default=True,
+@click.option("--rounds", type=Bounded(BENCH_LIMITS["max_rounds"]), default=3, show_default=True,
               help="Timing rounds at most for such a row, the first included.")
 @click.option("--no-samples", is_flag=True, help="Leave the raw per-call samples out of the JSON "
               "(smaller file; `vtk compare` then cannot give an interval).")
@@ -98,7 +103,8 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @trust_code_option
 @click.option("--input-size", type=Bounded(LIMITS["input_size"]), default=None,
               help="FILE: the side of square images, for free height and width in its declared input.")
-@click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", 1 << 16, unique=False), metavar="C,H,W",
+@click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", Limit(1, 1 << 16, integer=True),
+                                                   unique=False), metavar="C,H,W",
               help="FILE: the per-image input shape, where the file declares none (TorchScript) or to override it.")
 @click.option("--dataset", default=None, help="FILE: score accuracy on this dataset's test split (needs "
               "--mean and --std, unless the file holds vtk's metadata).")

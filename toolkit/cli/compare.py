@@ -8,7 +8,7 @@ import click
 from vtk_vision.cli.app import cli, console, emit_json
 from vtk_vision.cli.options import Bounded, json_flag
 from vtk_vision.core.errors import VtkError
-from vtk_vision.runs.config import Limit
+from vtk_vision.core.limits import Limit
 
 __all__ = ["compare", "show_comparison"]
 

@@ -20,7 +20,8 @@ from vtk_vision.cli.options import (
 )
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
-from vtk_vision.runs.config import LIMITS, Limit
+from vtk_vision.core.limits import EXPORT_LIMITS
+from vtk_vision.runs.config import LIMITS
 
 
 def _formats():
@@ -48,22 +49,22 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
 @run_argument
 @click.option("--format", "fmt", type=LazyChoice(_formats, ("all",)), default="onnx",
               show_default=True, help="Artifact format.")
-@click.option("--opset", type=click.IntRange(1), help="ONNX opset (default: the exporter's own).")
+@click.option("--opset", type=Bounded(EXPORT_LIMITS["opset"]), help="ONNX opset (default: the exporter's own).")
 @click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
               help="A dynamic batch dimension named `batch`, or a fixed one.")
-@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True,
+@click.option("--batch-size", type=Bounded(EXPORT_LIMITS["batch_size"]), default=1, show_default=True,
               help="The fixed batch of a --static-batch export.")
 @click.option("--bake-preprocess", is_flag=True,
               help="Input raw uint8 pixels; scaling, padding and normalisation inside the graph.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="int8: ONNX Runtime static QDQ quantization; fp16: fp16 weights and compute, fp32 input and "
               "output. Either lands only within --max-accuracy-drop of fp32 on the whole test split.")
-@click.option("--calibration-size", type=click.IntRange(1, 100_000), default=None,
+@click.option("--calibration-size", type=Bounded(EXPORT_LIMITS["calibration_size"]), default=None,
               help="int8: seeded, class-balanced training images to calibrate on.  [default: 512]")
 @click.option("--calibration-method", type=click.Choice(CALIBRATION_METHODS), default=None,
               help="int8: how activation ranges are chosen (entropy: ORT's KL search over a 2048-bin "
               "histogram).  [default: minmax]")
-@click.option("--max-accuracy-drop", type=Bounded(Limit(0, 100)), default=None,
+@click.option("--max-accuracy-drop", type=Bounded(EXPORT_LIMITS["max_accuracy_drop"]), default=None,
               help="Points of test accuracy a reduced-precision artifact may lose against fp32 eager.  "
               "[default: 0.5]")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

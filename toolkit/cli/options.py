@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from vtk_vision.runs.config import Limit
+from vtk_vision.core.limits import Limit
 
 
 class Bounded(click.ParamType):
-    """A number within a `Limit` (runs/config.py): NaN and infinity fail."""
+    """A number within a `Limit` (core/limits.py): NaN and infinity fail."""
 
     def __init__(self, limit: Limit):
         self.limit, self.name = limit, "integer" if limit.integer else "float"

@@ -95,6 +95,21 @@ def _base_config(model: str, data_dir: Path | None, download: bool, runs_dir: Pa
 _LAUNCH_OPTIONS = ("--nproc", "--nnodes", "--rdzv-endpoint", "--max-restarts")
 
 
+def _launcher_value(parser: str):
+    """A click callback checking --nnodes / --rdzv-endpoint with training/distributed.py's parser: a usage
+    error (exit 2) here, not torchrun's traceback later."""
+    def check(ctx, param, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from vtk_vision.training import distributed
+
+        try:
+            return getattr(distributed, parser)(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return check
+
+
 def _worker_args(argv: list[str]) -> list[str]:
     """This command's arguments without the launcher's own, for each worker torchrun starts."""
     out, skip = [], False
@@ -115,10 +130,10 @@ def _worker_args(argv: list[str]) -> list[str]:
 @click.option("--nproc", type=click.IntRange(1, 1024), default=None,
               help="Data-parallel training in N local processes through torch.distributed.run (gloo on CPU, "
               "nccl on CUDA); --batch-size stays the global batch.")
-@click.option("--nnodes", default=None, metavar="N|MIN:MAX", help="With --nproc: machines taking part (each "
-              "runs the same command); needs --rdzv-endpoint.")
-@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", help="With --nnodes: where the machines meet "
-              "(torchrun's c10d rendezvous).")
+@click.option("--nnodes", default=None, metavar="N|MIN:MAX", callback=_launcher_value("parse_nnodes"),
+              help="With --nproc: machines taking part (each runs the same command); needs --rdzv-endpoint.")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT", callback=_launcher_value("parse_endpoint"),
+              help="With --nnodes: where the machines meet (torchrun's c10d rendezvous).")
 @click.option("--max-restarts", type=click.IntRange(0, 100), default=0, show_default=True,
               help="With --nproc: torchrun restarts the workers this often after one fails; each restart "
               "resumes the run from its last checkpoint.")

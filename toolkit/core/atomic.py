@@ -5,7 +5,9 @@ renamed over the target only once complete (rename is atomic on POSIX within a
 file system). The temporary name carries the writer's process id
 (`.model.onnx.vtk1234-x8f2.onnx`): a leftover of a process that was killed
 is recognised by the next write to the same target, and removed. A write
-that fails (a full disk, a read-only folder) is one line naming the target.
+that fails (a full disk, a read-only folder) is one line naming the target,
+and so is a target that is not a regular file (a device, a FIFO, a socket, a
+folder, a symbolic link), which the rename would replace.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,6 +36,28 @@ def _writable_parent(path: Path) -> None:
         raise VtkError(f"cannot create folder {path.parent}: {e.strerror}; choose a writable location") from None
     if not os.access(path.parent, os.W_OK):
         raise VtkError(f"cannot write to {path.parent}: permission denied; choose a writable location")
+
+
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISREG, "a regular file"))
+
+
+def _refuse_odd_target(path: Path, folder: bool = False) -> None:
+    """Refuse to rename over anything but what vtk writes: a regular file (`folder`: a real folder), or
+    nothing. A rename replaces whatever has the name: as root, `--out /dev/full` turned the device into a
+    file. A symbolic link is refused too, not written through: where it points is not what was named."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise VtkError(f"cannot write {printable(path)}: {e.strerror}; choose another location") from None
+    if stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode):
+        return
+    kind = next((k for test, k in _KINDS if test(mode)), "of an unknown kind")
+    raise VtkError(f"{printable(path)} is {kind}; vtk writes only over {'a folder' if folder else 'a regular file'} "
+                   f"it can replace: give another name, or remove it first")
 
 
 _LEFTOVER = re.compile(r"\.vtk(\d+)-")
@@ -68,6 +93,7 @@ def _cannot_write(path: Path, e: OSError) -> VtkError:
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it over `path` if the block succeeds."""
     path = Path(path)
+    _refuse_odd_target(path)
     _writable_parent(path)
     remove_leftovers(path)
     try:
@@ -81,6 +107,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         if tmp.is_file():
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
             _fsync(tmp)  # on disk before the rename: a power cut leaves the old file or the new, never an empty one
+        _refuse_odd_target(path)  # again: the block may have run for minutes
         os.replace(tmp, path)
     except OSError as e:
         raise _cannot_write(path, e) from None
@@ -151,6 +178,7 @@ def save_with(path: str | os.PathLike, save: Callable[[Path], None]) -> None:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `path`; it becomes `path` only if the block succeeds."""
     path = Path(path)
+    _refuse_odd_target(path, folder=True)
     _writable_parent(path)
     remove_leftovers(path)
     try:
@@ -159,6 +187,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         raise _cannot_write(path, e) from None
     try:
         yield tmp
+        _refuse_odd_target(path, folder=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)

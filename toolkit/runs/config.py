@@ -7,10 +7,11 @@ every option the user gives wins over the recipe.
 
 from __future__ import annotations
 
-import math
 import types
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from vtk_vision.core.limits import Limit  # one definition for every door (core/limits.py)
 
 __all__ = ["TrainConfig", "Limit", "LIMITS", "CHOICES", "OPTIMIZERS", "SCHEDULES", "LOSSES", "AMP_MODES",
            "MAX_INPUT_SIZE"]
@@ -23,30 +24,6 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 # set by vtk from the data and options, or by create_model itself: never a model argument of the user's
 RESERVED_MODEL_ARGS = frozenset({"num_classes", "in_channels", "input_size", "source", "kept"})
 MAX_INPUT_SIZE = 1024  # a square side beyond this is no small vision model, and its layers would not fit in memory
-
-
-@dataclass(frozen=True)
-class Limit:
-    """The finite values a numeric option may take. NaN and infinity never pass, so never reach run.json."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    integer: bool = False
-
-    def describe(self) -> str:
-        fmt = (lambda v: f"{int(v):,}") if self.integer else (lambda v: f"{v:g}")
-        bounds = [f"{'>' if self.low_open else '>='} {fmt(self.low)}"] if self.low is not None else []
-        bounds += [f"{'<' if self.high_open else '<='} {fmt(self.high)}"] if self.high is not None else []
-        return f"{'a whole number' if self.integer else 'a finite number'} {' and '.join(bounds)}".strip()
-
-    def check(self, name: str, value: Any) -> None:
-        ok_type = isinstance(value, int) if self.integer else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type or not math.isfinite(value) \
-                or (self.low is not None and (value < self.low or (self.low_open and value == self.low))) \
-                or (self.high is not None and (value > self.high or (self.high_open and value == self.high))):
-            raise ValueError(f"{name} must be {self.describe()}, not {value!r}")
 
 
 LIMITS: dict[str, Limit] = {

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
+from vtk_vision.core.weights_only import load_weights_only, refusal_reason
 from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRecord, parse_export, parse_run
 
 __all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
@@ -169,18 +169,13 @@ class RunFolder:
     def load_checkpoint(self) -> dict:
         """The snapshot, through PyTorch's weights-only unpickler (tensors, numbers, strings, containers)."""
         try:
-            with warnings.catch_warnings():  # the unpickler warns about a crafted file's protocol before refusing it
-                warnings.simplefilter("ignore")
-                if self.checkpoint_path.exists():
-                    return torch.load(self.checkpoint_path, weights_only=True, map_location="cpu")
-                tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
-                rest = torch.load(self.path / LEGACY_CHECKPOINT[1], weights_only=True, map_location="cpu")
+            if self.checkpoint_path.exists():
+                return load_weights_only(self.checkpoint_path)
+            tensors = load_file(self.path / LEGACY_CHECKPOINT[0])
+            rest = load_weights_only(self.path / LEGACY_CHECKPOINT[1])
         except Exception as e:  # any damage means the same thing to the user
-            # PyTorch's refusal goes on to advise weights_only=False, which would run the file's code: only
-            # what it refused is kept
-            why = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200] if str(e) else ""
             raise RunError(f"resume checkpoint in {printable(self.path)} is damaged or not one vtk wrote "
-                           f"({type(e).__name__}: {printable(why)}); it was not loaded. Start a new run") from None
+                           f"({printable(refusal_reason(e))}); it was not loaded. Start a new run") from None
         state = rest.get("state") if isinstance(rest, dict) else None
         if not isinstance(state, dict):
             raise RunError(f"resume checkpoint in {self.path} is not one vtk wrote; start a new run")

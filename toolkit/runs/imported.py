@@ -13,8 +13,6 @@ inputs against eager PyTorch and every accuracy stays "not measured".
 
 from __future__ import annotations
 
-import pickle
-import re
 import time
 from pathlib import Path
 
@@ -28,6 +26,7 @@ from vtk_vision.core.inference import logits_of
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
 from vtk_vision.core.versions import library_versions
+from vtk_vision.core.weights_only import load_weights_only, refusal_reason, refused_global
 from vtk_vision.models import create_model
 from vtk_vision.models.external import is_external
 from vtk_vision.runs.config import TrainConfig
@@ -46,24 +45,31 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise VtkError(f"--weights {printable(path)} is not a file")
-    if path.suffix == ".safetensors":
-        try:
-            return load_file(path)
-        except (SafetensorError, OSError) as e:
-            raise VtkError(f"--weights {printable(path)} is not a readable safetensors file ({e})") from None
+    state = _load_safetensors(path) if path.suffix == ".safetensors" else _load_pickled(path)
+    for name, tensor in state.items():  # NaN weights would reach the exporter as "max abs diff nan"
+        if (tensor.is_floating_point() or tensor.is_complex()) and not bool(torch.isfinite(tensor).all()):
+            raise VtkError(f"--weights {printable(path)}: tensor {printable(name)[:80]!r} holds NaN or infinity; "
+                           f"these weights are broken (a diverged training run?)")
+    return state
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL ([\w.]+)", str(e))
-        if not found:
-            raise VtkError(f"--weights {printable(path)} is not a PyTorch state dict (it does not unpickle: "
-                           f"{printable(str(e).splitlines()[-1][:120])})") from None
-        what = f" (it holds {found.group(1)})"
-        raise VtkError(f"--weights {printable(path)} needs an unrestricted unpickler{printable(what)[:120]}, and "
-                       f"unpickling can run code; save model.state_dict() or use safetensors") from None
+        return load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise VtkError(f"--weights {printable(path)} is not a readable safetensors file ({e})") from None
+
+
+def _load_pickled(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = load_weights_only(path)
     except Exception as e:  # a truncated or foreign file fails in many ways inside torch.load
-        raise VtkError(f"--weights {printable(path)} is not a PyTorch state dict ({type(e).__name__}: "
-                       f"{printable(str(e).splitlines()[0][:160] if str(e) else 'no message')})") from None
+        if (name := refused_global(e)) is not None:
+            raise VtkError(f"--weights {printable(path)} needs an unrestricted unpickler (it holds "
+                           f"{printable(name[:80])}), and unpickling can run code; save model.state_dict() "
+                           f"or use safetensors") from None
+        raise VtkError(f"--weights {printable(path)} is not a PyTorch state dict ({printable(refusal_reason(e))}); "
+                       f"save model.state_dict() or use safetensors") from None
     for key in _WRAPPERS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -19,9 +19,11 @@ pytorch/pytorch#167288 reports for NCCL).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +31,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["World", "join_world", "global_batches", "elastic_pointer", "launch"]
+__all__ = ["World", "join_world", "global_batches", "elastic_pointer", "launch", "parse_endpoint", "parse_nnodes"]
 
 
 @dataclass(frozen=True)
@@ -116,11 +118,48 @@ def elastic_pointer(runs_root: Path) -> Path | None:
     return runs_root / f".torchrun-{''.join(c if c.isalnum() or c in '-_' else '_' for c in run_id)[:80]}"
 
 
+MAX_NODES = 10_000
+
+
+def parse_nnodes(text: str) -> str:
+    """torchrun's --nnodes, N or MIN:MAX, checked here: torchrun itself answers `3:1` or `x` with a traceback."""
+    parts = text.strip().split(":")
+    if len(parts) > 2 or not all(p.strip().isdecimal() for p in parts):
+        raise ValueError(f"{text!r} is not N or MIN:MAX, e.g. 2 or 1:4")
+    low, high = int(parts[0]), int(parts[-1])
+    if not 1 <= low <= high <= MAX_NODES:
+        raise ValueError(f"{text!r}: machines from 1 to {MAX_NODES:,}, the least first, e.g. 2 or 1:4")
+    return f"{low}:{high}" if len(parts) == 2 else str(low)
+
+
+def parse_endpoint(text: str) -> str:
+    """torchrun's --rdzv-endpoint, HOST:PORT ([IPv6]:PORT), checked here: a port that is not a number
+    was a traceback from deep in torchrun."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        raise ValueError(f"{text!r}: an IPv6 address goes in brackets, e.g. [::1]:29500")
+    if not sep or not host.strip("[]") or not port.isdecimal() or not 1 <= int(port) <= 65535 \
+            or not all(c.isalnum() or c in ".-_:[]" for c in host):
+        raise ValueError(f"{text!r} is not HOST:PORT with a port from 1 to 65535, e.g. 10.0.0.1:29500")
+    return f"{host}:{int(port)}"
+
+
 def launch(train_args: list[str], nproc: int, nnodes: str = "1", rdzv_endpoint: str | None = None,
            max_restarts: int = 0, rdzv_id: str | None = None) -> int:
-    """Run `vtk train TRAIN_ARGS` in `nproc` local workers through torch.distributed.run; its exit code."""
+    """Run `vtk train TRAIN_ARGS` in `nproc` local workers through torch.distributed.run; its exit code.
+    torchrun's log folder (by default a `torchelastic_*` folder it leaves in the temp folder) is one of ours,
+    removed when the job ends however it ends."""
+    logs = tempfile.mkdtemp(prefix="vtk-torchrun-")
+    try:
+        return _run_agent(train_args, nproc, nnodes, rdzv_endpoint, max_restarts, rdzv_id, logs)
+    finally:
+        shutil.rmtree(logs, ignore_errors=True)
+
+
+def _run_agent(train_args: list[str], nproc: int, nnodes: str, rdzv_endpoint: str | None, max_restarts: int,
+               rdzv_id: str | None, logs: str) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
-           f"--max-restarts={max_restarts}"]
+           f"--max-restarts={max_restarts}", f"--log-dir={logs}"]
     if rdzv_endpoint is None and nnodes == "1":
         cmd.append("--standalone")
     else:
@@ -143,12 +182,18 @@ def launch(train_args: list[str], nproc: int, nnodes: str = "1", rdzv_endpoint: 
 
 def _relay(stream) -> None:
     """The workers' lines to stderr. torchrun's own traceback (ending in its ChildFailedError or
-    SignalException), its failure report and its INFO/WARNING log lines only repeat that a worker stopped,
+    SignalException), its failure report and its INFO/WARNING/ERROR log lines only repeat that a worker stopped,
     and are left out; from the report, a worker killed by a signal is said in one line. Any other traceback,
     a worker's before its `[rankN]:` prefix exists included, is passed on whole."""
     report: list[str] | None = None
     traceback: list[str] | None = None
+    said: set[str] = set()  # each rank meets the same bad option: its one-line error is said once
     for line in stream:
+        if line.startswith("Error: "):
+            if line not in said:
+                sys.stderr.write(line)
+            said.add(line)
+            continue
         if report is not None:
             report.append(line)
             if line.startswith("=" * 20) and len(report) > 1:
@@ -168,6 +213,6 @@ def _relay(stream) -> None:
             report = [line]
         elif line.startswith("Traceback (most recent call last)"):
             traceback = [line]
-        elif not (line[:1] in "IW" and "torch/distributed/elastic/" in line):
+        elif not (line[:1] in "IWE" and "torch/distributed/elastic/" in line):
             sys.stderr.write(line)
     sys.stderr.writelines((report or []) + (traceback or []))
