@@ -28,6 +28,7 @@ from vtk_vision.bench.summary import fastest
 from vtk_vision.core.errors import ArtifactError, DataError, VtkError
 from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.stoppable import Watch, run_stoppable
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
 from vtk_vision.exporters.formats import format_of_file, get_format, runtimes
@@ -114,9 +115,17 @@ def _synthetic(decl: DeclaredInput, shape: tuple[int, ...], path: Path) -> torch
     return torch.randn((_SYNTHETIC, *shape), generator=torch.Generator().manual_seed(0)).to(_DTYPES[decl.dtype])
 
 
-def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int) -> None:
-    """A file whose outputs do not match the labels' classes cannot be scored on them."""
-    out = get_format(runtime).load(path, "cpu", 1).logits(inputs.x[:2])
+def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int, limit_s: float | None) -> None:
+    """A file whose outputs do not match the labels' classes cannot be scored on them. Its first call is
+    as stoppable as the bench's (core/stoppable.py): the file may be a graph that never ends."""
+    watch = Watch(limit_s, runtime)
+
+    def first_outputs() -> torch.Tensor:
+        runner = watch.guard(get_format(runtime).load)(path, "cpu", 1)
+        watch.cancel = runner.cancel
+        return watch.guard(runner.logits)(inputs.x[:2])
+
+    out = run_stoppable(first_outputs, watch)
     if out.dim() != 2 or out.shape[1] < classes:
         raise VtkError(f"{printable(path.name)} gives outputs of shape {list(out.shape[1:])}, which cannot be scored "
                        f"against {classes} classes; leave out --dataset to time it without accuracy")
@@ -140,7 +149,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     labelled, note = _labelled(decl, shape, dataset, mean, std, data_dir) if (dataset or decl.metadata) \
         else (None, "no labels: pass --dataset with --mean and --std to measure accuracy")
     if labelled is not None:
-        _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1)
+        _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1, opts.call_timeout_s)
     inputs = labelled or Inputs(_synthetic(decl, shape, path))
     fixed = decl.fixed_batch
     batches = (fixed,) if fixed else opts.batch_sizes
