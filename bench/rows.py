@@ -189,7 +189,7 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
 
 def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], timing: Timing,
                  progress: Callable[[int, str], None], base: dict, watch: Watch, rows: list[Row]) -> None:
-    """Appends one row per batch to `rows`; stops, leaving the rest to the caller, once `watch` expired."""
+    """Appends one row per batch to `rows`; stops, leaving the rest to the caller, once `watch` is halted."""
     label = runtime_label(base)
     announce = lambda i: progress(i, f"{label} on {target.provider}, batch {batch_sizes[i]}, "  # noqa: E731
                                      f"{thread_label(target.threads)}")
@@ -202,7 +202,7 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         watch.cancel = runner.cancel
         runner = replace(runner, bind=lambda x, bind=runner.bind: watch.guard(bind(x)),
                          logits=watch.guard(runner.logits))
-        call = runner.bind(inputs.x[:1])
+        call = runner.bind(_batch(inputs.x, batch_sizes[0]))  # a fixed-batch file takes its batch only
         t0 = time.perf_counter()
         call()
         runner.sync()
@@ -214,7 +214,7 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         rows += [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes]
         return
     except Exception as e:  # noqa: BLE001  (a runtime that cannot load must not stop the others; its rows say why)
-        if not watch.expired:
+        if not watch.halted:
             rows += [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
         return
     for i, b in enumerate(batch_sizes):
@@ -224,7 +224,7 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         try:
             measured = _time_batch(runner, inputs, b, timing)
         except Exception as e:  # noqa: BLE001  (one failing batch must not stop the others; the row says why)
-            if watch.expired:  # stopped from outside: the caller writes this batch's row and the rest
+            if watch.halted:  # stopped from outside: the caller writes this batch's row and the rest
                 return
             rows.append(Row(batch=b, status="failed", reason=_reason(e), **base))
             continue
