@@ -118,7 +118,7 @@ def _torchscript(path: Path) -> DeclaredInput:
         try:
             dims = checked_dims(json.loads(shape) if isinstance(shape, str) else shape, printable(path.name))
         except (ValueError, RecursionError, ArtifactError) as e:  # unusable: as if the file declared none
-            note = f"its metadata's input_shape is unusable ({printable(e)[:120]})"
+            note = f"its metadata's input_shape is not a list of sizes: {printable(e)[:120]}"
     try:
         dtype = text_field(meta, "input_dtype", "float32")
     except Unusable as e:

@@ -77,15 +77,15 @@ def _from_metadata(decl: DeclaredInput, shape: tuple[int, ...], data_dir: str | 
     """The dataset and normalisation the file's own metadata names, checked as data; `Unusable` says why
     accuracy cannot be measured from them. Metadata may name only a dataset of vtk's table: a handed file
     never chooses a folder for vtk to read (`imagefolder:PATH` is for --dataset, given by the user)."""
-    from vtk_vision.data import dataset_names, load_dataset
+    from vtk_vision.data import DATASETS, load_dataset
 
     meta = decl.metadata
     dataset = text_field(meta, "dataset", "") or None
     if dataset is None:
-        raise Unusable("no labels: the file names no dataset; pass --dataset with --mean and --std")
-    if dataset not in dataset_names():
+        raise Unusable("no labels: the file names no dataset")
+    if dataset not in DATASETS:
         raise Unusable(f"its metadata names the dataset {printable(dataset)!r}, which is not one of vtk's "
-                       f"({', '.join(dataset_names())}); pass --dataset with --mean and --std to score it")
+                       f"({', '.join(DATASETS)}); a file's metadata never chooses a folder for vtk to read")
     mean, std = normalisation(meta, shape[0]) if decl.dtype != "uint8" and len(shape) == 3 else (None, None)
     try:
         return load_dataset(dataset, data_dir), mean, std
@@ -100,12 +100,12 @@ def _labelled(decl: DeclaredInput, shape: tuple[int, ...], dataset: str | None, 
     from vtk_vision.data import load_dataset
 
     if dataset is None:
-        if decl.metadata_note:
-            return None, f"{decl.metadata_note}; pass --dataset with --mean and --std to measure accuracy"
         try:
+            if decl.metadata_note:
+                raise Unusable(decl.metadata_note)
             ds, mean, std = _from_metadata(decl, shape, data_dir)
         except Unusable as e:
-            return None, str(e)
+            return None, f"{e}; pass --dataset with --mean and --std to measure accuracy"
     else:
         if decl.dtype != "uint8" and (mean is None or std is None):
             raise VtkError(f"--dataset {dataset} needs --mean and --std too: how the file's author normalised "

@@ -39,6 +39,9 @@ MAX_METADATA_BYTES = 1 << 20  # vtk writes about 2 KB of metadata; a megabyte is
 MAX_ELEMENTS = 1 << 28        # one input tensor (a batch) the bench builds: 1 GiB of float32
 
 
+_JSON_TYPES = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
 class Unusable(ValueError):
     """Metadata that cannot be used to measure accuracy; the message says why, for the bench's note."""
 
@@ -106,7 +109,7 @@ def json_object(data: str | bytes, what: str) -> dict:
     except ValueError as e:  # JSONDecodeError, a bad constant, undecodable bytes
         raise ValueError(f"{what} is not JSON ({printable(str(e))[:80]})") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{what} is a JSON {type(value).__name__}, not an object")
+        raise ValueError(f"{what} is a JSON {_JSON_TYPES[type(value)]}, not an object")
     return value
 
 
@@ -118,7 +121,8 @@ def vtk_section(flat: dict, where: str) -> tuple[dict, str | None]:
         return value or {}, None
     try:
         if not isinstance(value, (str, bytes)):
-            raise ValueError(f"{where}'s vtk metadata is a JSON {type(value).__name__}, not an object")
+            raise ValueError(f"{where}'s vtk metadata is a JSON {_JSON_TYPES.get(type(value), 'value')}, not an "
+                             f"object")
         return json_object(value, f"{where}'s vtk metadata"), None
     except ValueError as e:
         return {}, str(e)
@@ -175,8 +179,7 @@ def normalisation(meta: dict, channels: int) -> tuple[tuple[float, ...], tuple[f
     wrong: finite numbers, one per channel (or one for all), every std > 0."""
     prep = meta.get("preprocess")
     if prep is None:
-        raise Unusable("its metadata says nothing of how inputs were normalised (no preprocess mean and std); "
-                       "pass --dataset with --mean and --std")
+        raise Unusable("its metadata says nothing of how inputs were normalised (no preprocess mean and std)")
     if not isinstance(prep, dict):
         raise Unusable("its metadata's preprocess is not an object")
     mean, std = _numbers(prep.get("mean"), "mean", channels), _numbers(prep.get("std"), "std", channels)

@@ -116,20 +116,25 @@ def cached_shapes(key: str, sources: list[Path]) -> dict | None:
         if _changed(meta["fingerprint"], fingerprint(sources)) is not None:
             return None
         return shapes | {"info": meta["info"]}
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError, DataError, MemoryError):
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, DataError, MemoryError, RuntimeError):
         return None  # listing only: sizes shown as not known, as for an entry never decoded
 
 
-def _mapped(key: str, path: Path) -> dict[str, torch.Tensor]:
-    """The entry's tensors, memory-mapped. Under a memory limit (ulimit -v) the map itself fails; reading
-    the file instead needs the same memory and more (safetensors then aborts the process), and decoding
-    again needs more still, so the user is told in one line what to change."""
+def _mapped(key: str, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The entry's tensors, memory-mapped, and its metadata. Under a memory limit (ulimit -v) the map itself
+    fails (safetensors says MemoryError, PyTorch's storage RuntimeError "unable to mmap"). Reading the file
+    instead needs the same memory and more (safetensors then aborts the process), and decoding again more
+    still, so the user is told in one line what to change."""
     try:
-        return load_file(path)
-    except MemoryError as e:
+        tensors = load_file(path)
+        with safe_open(path, "pt") as f:
+            return tensors, json.loads(f.metadata()["vtk"])
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "allocate memory" not in str(e):
+            raise
         raise DataError(f"not enough memory to map the cached {key} ({path.stat().st_size / 1e6:,.0f} MB at "
-                        f"{printable(path)}: {printable(e) or 'MemoryError'}); raise the memory limit (ulimit -v) "
-                        f"or run where more memory is free") from None
+                        f"{printable(path)}); raise the memory limit (ulimit -v) or run where more memory is "
+                        f"free") from None
 
 
 def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, torch.Tensor], dict]]
@@ -141,9 +146,7 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
         return build()
     if path.exists():
         try:
-            tensors = _mapped(key, path)
-            with safe_open(path, "pt") as f:
-                meta = json.loads(f.metadata()["vtk"])
+            tensors, meta = _mapped(key, path)
             changed = _changed(meta["fingerprint"], current)
             if changed is None:
                 return tensors, meta["info"]
