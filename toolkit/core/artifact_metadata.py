@@ -32,8 +32,8 @@ from pathlib import Path
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.text import printable
 
-__all__ = ["MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object", "vtk_section",
-           "checked_dims", "elements", "check_elements", "normalisation", "text_field"]
+__all__ = ["MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object",
+           "vtk_section", "checked_dims", "elements", "check_elements", "normalisation", "text_field"]
 
 MAX_METADATA_BYTES = 1 << 20  # vtk writes about 2 KB of metadata; a megabyte is no model's metadata
 MAX_ELEMENTS = 1 << 28        # one input tensor (a batch) the bench builds: 1 GiB of float32
@@ -65,7 +65,8 @@ def read_member(path: Path, endswith: str, limit: int = MAX_METADATA_BYTES) -> b
                                     f"refused")
             with z.open(info) as f:
                 data = f.read(limit + 1)
-    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, ValueError) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, NotImplementedError, ValueError, RuntimeError) as e:
+        # RuntimeError: an encrypted member; NotImplementedError: a compression zipfile cannot read
         raise ArtifactError(f"{printable(path)} is not a readable archive ({type(e).__name__}: "
                             f"{printable(str(e))[:120]})") from None
     if len(data) > limit:
