@@ -41,6 +41,7 @@ from unittest import mock
 import sympy
 import torch
 
+from vtk_vision.core.artifact_metadata import archive_metadata
 from vtk_vision.core.errors import ArtifactError, ExportError
 from vtk_vision.core.text import printable
 from vtk_vision.core.logs import quiet
@@ -192,9 +193,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
 
 
 def read_metadata(path: Path) -> dict:
-    extra = {EXTRA: ""}
-    safe_load(path, extra)
-    return json.loads(extra[EXTRA])
+    return archive_metadata(path, f"extra/{EXTRA}")  # read as data, bounded: the program is not loaded
 
 
 FORMAT = Format("pt2", order=3, description="torch.export ExportedProgram", providers=("cpu", "cuda"), load=load,

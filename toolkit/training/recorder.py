@@ -21,7 +21,7 @@ from vtk_vision.core.versions import library_versions
 from vtk_vision.data import Dataset, Split
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
-from vtk_vision.runs.sources import keep_model_source
+from vtk_vision.runs.sources import keep_model_source, ready_to_keep
 from vtk_vision.runs.schema import DataRecord, EpochStats, RunRecord
 
 __all__ = ["RunRecorder", "FollowerRecorder"]
@@ -43,12 +43,14 @@ class RunRecorder:
     @classmethod
     def create(cls, cfg: TrainConfig, ds: Dataset, model, prep: Preprocess, device, amp,
                distributed: dict | None = None) -> RunRecorder:
+        ready_to_keep(model.vtk_info)
         folder = RunFolder.create(cfg.model, cfg.dataset, cfg.runs_dir)
         folder.lock()
         try:
             return cls._started(folder, cfg, ds, model, prep, device, amp, distributed)
         except BaseException:
             folder.unlock()
+            folder.discard()  # not started (no run.json): nothing is left that could be taken for a run
             raise
 
     @classmethod
