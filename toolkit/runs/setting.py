@@ -52,6 +52,8 @@ class Setting:
         """What sets this setting apart from `other`, in the words of the summary line ('1 thread', 'bf16')."""
         words = {"amp": self.amp, "threads": f"{self.threads} thread{'s' * (self.threads != 1)}",
                  "kernels": f"{self.kernels} kernels", "layout": self.layout}
+        if self.amp != other.amp:  # vtk's kernels are fp32-only: another precision brings PyTorch's with it
+            words.pop("kernels")
         return ", ".join(w for k, w in words.items() if getattr(self, k) != getattr(other, k)) or "same"
 
 

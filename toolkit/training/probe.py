@@ -104,11 +104,19 @@ def fastest(figures: list[Figure] | tuple[Figure, ...]) -> Figure | None:
 
 
 class _Budget:
-    """Seconds the probe may still spend; set once the first step has been timed."""
+    """Seconds the probe may still spend; set once the first step has been timed. What it has spent is the
+    larger of the steps' own times and the wall clock since it began (copies, checks and set-up count too)."""
 
-    def __init__(self, job: ProbeJob, slots: int):
-        self.job, self.slots_left, self.total, self.spent = job, slots, None, 0.0
-        self.planned_s = None
+    def __init__(self, job: ProbeJob, slots: int, began: float):
+        self.job, self.slots_left, self.total, self.steps_s = job, slots, None, 0.0
+        self.planned_s, self.began = None, began
+
+    @property
+    def spent(self) -> float:
+        return max(self.steps_s, time.perf_counter() - self.began)
+
+    def add(self, seconds: float) -> None:
+        self.steps_s += seconds
 
     def first_step(self, seconds: float) -> None:
         if self.total is None:
@@ -142,7 +150,7 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
             ok, seconds, why = False, 0.0, f"failed: {str(e).splitlines()[0][:120]}"
         else:
             why = "loss or gradients not finite: never chosen"
-        budget.spent += seconds
+        budget.add(seconds)
         if not ok:
             figures[s] = Figure(s, name, None, 0, False, why)
             continue
@@ -153,9 +161,9 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
                                 f"stopped after its first pass: {seconds / quickest:.1f}x the quickest")
             continue
         warm[s] = t.steps(1)
-        budget.spent += warm[s]
+        budget.add(warm[s])
         budget.first_step(warm[s])
-    stage_s = budget.for_stage(len(settings)) - sum(warm.values())
+    stage_s = budget.for_stage(len(settings))  # what is left after the checks and warm-ups, this stage's share
     best = min(warm.values(), default=0.0)
     timed = []
     for s, w in warm.items():
@@ -169,7 +177,7 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
     for _ in range(ROUNDS):
         for s in timed:
             seconds = trials(s).steps(k[s])
-            budget.spent += seconds
+            budget.add(seconds)
             samples[s].append(k[s] * batch / seconds)
         if budget.exhausted:  # a whole round each, then stop: every candidate keeps the same number of samples
             break
@@ -216,7 +224,7 @@ def probe(job: ProbeJob, trials: Callable[[Setting], Trial] | None = None) -> Pr
                                       f"probe within {job.share:.0%} of the run")
     with ExitStack() as stack:
         trials = trials or _Trials(job, stack)
-        budget = _Budget(job, sum(n for n, ok in zip(slots, fits) if ok))
+        budget = _Budget(job, sum(n for n, ok in zip(slots, fits) if ok), t0)
         figures, best = [], start
         for i, name in enumerate(STAGES):
             settings = [replace(start, threads=n) for n in job.threads] if i == 0 else \
