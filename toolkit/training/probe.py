@@ -55,6 +55,8 @@ SHARE = 0.03     # of the run's training steps: the most the probe may cost
 CAP_S = 30.0     # and never longer than this, however long the run
 ROUNDS = 3       # interleaved samples per candidate: the median of three shrugs off one disturbed sample
 PRUNE = 3.0      # a warm-up step this many times the stage's fastest cannot win: it is not timed further
+SETUP_PRUNE = 8.0  # a first pass carrying new kernels' set-up: only this far behind is it hopeless (bf16 on
+                   # AVX2 measured 13-15x; 8x leaves room for set-up that a steady step would not pay)
 _CHECK_AND_WARMUP = 2  # steps per candidate before its samples: the finiteness check, one warm-up step
 AMP_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 STAGES = ("threads", "precision/kernels", "layout")
@@ -137,9 +139,10 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
            batch: int) -> list[Figure]:
     """Check, warm up, prune and time `settings` side by side; one Figure each.
 
-    Only thread counts are judged on their first pass: they share their kernels, so none of them pays a
+    Thread counts are judged on their first pass at PRUNE: they share their kernels, so none of them pays a
     setup the others have not. A new precision or layout sets up its kernels in its first pass, which
-    would make it look slower than it is (AMX bf16 compiles its kernels then), so it gets its warm-up step."""
+    makes it look slower than it is (AMX bf16 compiles its kernels then), so its first pass stops it only
+    past SETUP_PRUNE; otherwise its warm-up step is judged at PRUNE."""
     by_first_pass = name == STAGES[0]
     checks, warm, figures = {}, {}, {}
     for s in settings:
@@ -156,7 +159,7 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
             continue
         quickest = min(checks.values(), default=seconds)
         checks[s] = seconds
-        if by_first_pass and seconds > PRUNE * quickest:  # its first pass shows it cannot win: not one step more
+        if seconds > (PRUNE if by_first_pass else SETUP_PRUNE) * quickest:  # cannot win: not one step more
             figures[s] = Figure(s, name, batch / seconds, 0, True,
                                 f"stopped after its first pass: {seconds / quickest:.1f}x the quickest")
             continue
