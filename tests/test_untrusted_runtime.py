@@ -8,6 +8,7 @@ where a runtime cannot be stopped (OpenVINO), so a thread left spinning never ou
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -155,3 +156,12 @@ def test_signals_stop_a_call_that_never_ends(endless, runtime, sig, code):
     assert child.returncode == code, err
     assert time.monotonic() - t0 < 15
     assert "files being written were left as they were" in err
+
+
+def test_a_pt2_whose_program_json_inflates_past_the_limit_is_refused_unread(handed_run, tmp_path, monkeypatch):
+    from vtk_vision.exporters.formats import pt2_format
+
+    monkeypatch.setattr(pt2_format, "_MAX_JSON", 1000)  # vtk's own model.json is larger: it stands for a bomb
+    monkeypatch.setattr(torch.export, "load", lambda *a, **k: pytest.fail("the archive was parsed"))
+    res = _bench(handed_run / "exports" / "model.pt2")
+    assert res.exit_code == 1 and re.search(r"its \S+\.json inflates to [\d,]+ bytes", _one_line(res)), res.output

@@ -33,6 +33,7 @@ import os
 import pickle
 import re
 import tokenize
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,8 +140,25 @@ def _code_in(program: torch.export.ExportedProgram) -> str | None:
     return None
 
 
+_MAX_JSON = 64 << 20  # a program's JSON (models/model.json): vtk's LeNet-5 writes ~40 KB, resnet18 ~0.5 MB
+
+
+def _refuse_huge_json(path: Path) -> None:
+    """torch.export.load parses the archive's JSON members whole: one that declares more is refused unread
+    (a header that understates its size fails the zip reader's own size check)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            big = next((i for i in z.infolist() if i.filename.endswith(".json") and i.file_size > _MAX_JSON), None)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip: torch.export.load names the problem below
+    if big is not None:
+        raise ArtifactError(f"{printable(path)}: its {printable(big.filename)} inflates to {big.file_size:,} bytes, "
+                            f"more than the {_MAX_JSON:,} vtk parses; refused")
+
+
 def safe_load(path: Path, extra_files: dict | None = None) -> torch.export.ExportedProgram:
     """`torch.export.load` with every unrestricted unpickler refused, and any program holding code refused."""
+    _refuse_huge_json(path)
     try:
         with _weights_only_everywhere(), quiet("torch._export.serde.serialize", "torch.export",
                                                "torch.export.pt2_archive._package"):
