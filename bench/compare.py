@@ -36,6 +36,8 @@ __all__ = ["CHANGE_COLUMNS", "CHANGE_OPTIONAL", "VERDICTS", "Comparison", "RowCh
 SEED = 14          # the same files always give the same intervals
 RESAMPLES = 10_000  # bootstrap replicates of each median: one Beta draw each (see _medians), so they are cheap
 TOLERANCE = 0.05   # changes inside +-5% are the same within noise (see above)
+MIN_MS, MAX_MS = 1e-6, 1e9  # a per-call time outside 1 ns .. 11 days is no measurement
+SAMPLE_ROUNDING_MS = 1e-6   # bench.json keeps samples to 6 decimals in ms
 
 VERDICTS = {"faster": "the whole 95% interval of new/old is below 1 / (1 + tolerance)",
             "slower": "the whole 95% interval of new/old is above 1 + tolerance",
@@ -108,8 +110,8 @@ def load_bench(path: Path) -> dict:
     try:  # every figure checked now: a bad file stops `vtk bench --compare` before any work, not after
         for row in rows:
             if row["status"] == "ok":
-                _p50(row)
-                _samples(row)
+                _agrees(row, _p50(row), _samples(row))
+                _accuracy_of(row)
     except VtkError as e:
         raise VtkError(f"{printable(path)}: {e}") from None
     return report
@@ -150,26 +152,57 @@ def _samples(row: dict) -> np.ndarray | None:
         return None
     try:
         ms = np.asarray(samples, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         ms = np.array([math.nan])
-    if ms.ndim != 1 or not np.all(np.isfinite(ms) & (ms > 0)):
+    if ms.ndim != 1 or not np.all(np.isfinite(ms) & (ms >= MIN_MS) & (ms <= MAX_MS)):
         raise VtkError(f"row {row_key(row)} holds raw samples that are not positive numbers; "
                        f"compare files `vtk bench` wrote")
     return ms
 
 
+def _plausible_ms(value: object) -> bool:
+    """A per-call time no clock gives (a nanosecond or less, weeks) is a damaged file; refusing it also keeps
+    every ratio finite and printable."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_MS <= value <= MAX_MS
+
+
 def _p50(row: dict) -> float:
-    try:
-        p50 = float(row["latency_ms"]["p50"])
-    except (KeyError, TypeError, ValueError):
-        p50 = math.nan
-    if not (math.isfinite(p50) and p50 > 0):
+    p50 = row["latency_ms"].get("p50") if isinstance(row.get("latency_ms"), dict) else None
+    if not _plausible_ms(p50):
         raise VtkError(f"row {row_key(row)} is ok but holds no usable p50; compare files `vtk bench` wrote")
-    return p50
+    return float(p50)
+
+
+def _agrees(row: dict, p50: float, samples: np.ndarray | None) -> None:
+    """Refuse a row whose raw samples do not have the p50 it records: the verdict comes from the samples and
+    the printed ratio from the p50s, so the two could otherwise contradict each other. The bench keeps
+    samples rounded to 1 ns (6 decimals in ms); any median of them (nearest rank or midpoint) passes."""
+    if samples is None:
+        return
+    x = np.sort(samples)
+    low, high = x[(len(x) - 1) // 2], x[len(x) // 2]
+    if not low - SAMPLE_ROUNDING_MS <= p50 <= high + SAMPLE_ROUNDING_MS:
+        raise VtkError(f"row {row_key(row)} records p50 {p50:.6g} ms but its raw samples have median "
+                       f"{low:.6g} ms; compare files `vtk bench` wrote, unedited")
+
+
+def _accuracy_of(row: dict) -> float | None:
+    """The row's accuracy, None where it was not measured (no labels); anything else that is not a fraction
+    between 0 and 1 is refused, so a broken file can never pass `--fail-accuracy-drop`."""
+    accuracy, correct = row.get("accuracy"), row.get("correct")
+    fraction = isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool) and 0 <= accuracy <= 1
+    counted = correct is None or (isinstance(correct, int) and not isinstance(correct, bool) and correct >= 0)
+    if not ((accuracy is None or fraction) and counted):
+        shown = printable(repr(accuracy if not (accuracy is None or fraction) else correct))[:40]
+        field = "accuracy" if not (accuracy is None or fraction) else "correct"
+        raise VtkError(f"row {row_key(row)} holds {field} {shown}, not a "
+                       f"{'fraction between 0 and 1' if field == 'accuracy' else 'count of images'}; "
+                       f"compare files `vtk bench` wrote")
+    return None if accuracy is None else float(accuracy)
 
 
 def _accuracy(old: dict, new: dict, same_split: bool) -> dict:
-    acc = {"old_accuracy": old.get("accuracy"), "new_accuracy": new.get("accuracy")}
+    acc = {"old_accuracy": _accuracy_of(old), "new_accuracy": _accuracy_of(new)}
     if same_split and isinstance(old.get("correct"), int) and isinstance(new.get("correct"), int):
         acc["correct_change"] = new["correct"] - old["correct"]
     return acc
@@ -237,12 +270,20 @@ def failures(comparison: Comparison, *, slower: float | None = None,
     out = []
     for r in comparison.rows:
         if slower is not None and r.ci_low is not None and r.ci_low > 1 + slower:
-            out.append(f"{r.key} is slower: new/old {r.ratio:.2f}, 95% interval {r.ci_low:.2f}-{r.ci_high:.2f} "
-                       f"is above {1 + slower:.2f}")
+            out.append(f"{r.key} is slower: new/old {_ratio_text(r.ratio, 2)}, 95% interval "
+                       f"{_ratio_text(r.ci_low, 2)}-{_ratio_text(r.ci_high, 2)} is above {1 + slower:.2f}")
         drop = r.accuracy_change_pts
         if accuracy_drop_pts is not None and drop is not None and -drop > accuracy_drop_pts:
             out.append(f"{r.key} lost {-drop:.2f} accuracy points (more than {accuracy_drop_pts:g})")
+        elif accuracy_drop_pts is not None and r.old_accuracy is not None and r.new_accuracy is None:
+            out.append(f"{r.key} has no accuracy in the new file, so the accuracy gate cannot pass it")
     return out
+
+
+def _ratio_text(value: float, decimals: int = 3) -> str:
+    """A ratio to a few decimals where that is readable, else to 3 significant digits (1.23e+04), so that no
+    file's figure prints as a wall of digits."""
+    return f"{value:.{decimals}f}" if 0.01 <= value < 1000 else f"{value:.3g}"
 
 
 CHANGE_COLUMNS = ["runtime", "provider", "batch", "thr", "old ms", "new ms", "new/old", "95% CI", "verdict",
@@ -260,9 +301,9 @@ def change_rows(comparison: Comparison) -> list[list[str]]:
     that either bench flagged unstable."""
     out = []
     for r in comparison.rows:
-        ci = "-" if r.ci_low is None else f"{r.ci_low:.3f}-{r.ci_high:.3f}"
+        ci = "-" if r.ci_low is None else f"{_ratio_text(r.ci_low)}-{_ratio_text(r.ci_high)}"
         images = "-" if r.correct_change is None else f"{r.correct_change:+d}"
         out.append([r.runtime, r.provider, str(r.batch), "-" if r.threads is None else str(r.threads),
-                    _num(r.old_p50, ".4f"), _num(r.new_p50, ".4f"), _num(r.ratio, ".3f"), ci,
-                    r.verdict + ("!" if r.unstable else ""), images])
+                    _num(r.old_p50, ".4f"), _num(r.new_p50, ".4f"), "-" if r.ratio is None else _ratio_text(r.ratio),
+                    ci, r.verdict + ("!" if r.unstable else ""), images])
     return out

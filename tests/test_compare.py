@@ -222,3 +222,63 @@ def test_two_real_benches_compare_end_to_end(trained_run, shared_data, tmp_path)
     assert all(r["ci_low"] <= r["ratio"] <= r["ci_high"] and r["correct_change"] == 0 for r in data["rows"])
     same = runner.invoke(cli, ["compare", str(paths[0]), str(paths[0]), "--fail-slower", "0%", "--json"], obj={})
     assert same.exit_code == 0 and [r["verdict"] for r in json.loads(same.output)["rows"]] == ["same", "same"]
+
+
+@pytest.mark.parametrize("accuracy", ["NaN", "Infinity", '"0.9"', "true", "1.5", "[0.9]"])
+def test_a_broken_accuracy_never_passes_the_accuracy_gate(tmp_path, accuracy):
+    """NaN compares false with everything, so a gate that only looks for drops passed it (exit 0): refused."""
+    old = _write(tmp_path / "old.json", _report([_row(samples=_samples(1))]))
+    text = json.dumps(_report([_row(samples=_samples(1)) | {"accuracy": "@acc@"}])).replace('"@acc@"', accuracy)
+    (tmp_path / "new.json").write_text(text)
+    res = _compare(old, tmp_path / "new.json", "--fail-accuracy-drop", "0.1")
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "Traceback" not in res.output
+    assert "new.json: row onnx/cpu/b1/t2 holds accuracy" in res.output and "between 0 and 1" in res.output
+    assert _compare(old, old, "--fail-accuracy-drop", "0.1").exit_code == 0  # the next command still works
+
+
+def test_a_correct_count_that_is_not_a_count_is_refused(tmp_path):
+    old = _write(tmp_path / "old.json", _report([_row(samples=_samples(1))]))
+    new = _write(tmp_path / "new.json", _report([_row(samples=_samples(1)) | {"correct": True}]))
+    res = _compare(old, new)
+    assert res.exit_code == 1 and "row onnx/cpu/b1/t2 holds correct True, not a count" in res.output
+
+
+def test_a_gate_cannot_pass_a_row_whose_accuracy_went_missing(tmp_path):
+    old = _write(tmp_path / "old.json", _report([_row(samples=_samples(1))]))
+    new = _write(tmp_path / "new.json", _report([_row(samples=_samples(1)) | {"accuracy": None, "correct": None}]))
+    assert _compare(old, new).exit_code == 0  # shown as not measured
+    res = _compare(old, new, "--fail-accuracy-drop", "0.1")
+    assert res.exit_code == 1 and "has no accuracy in the new file" in res.output
+
+
+def test_samples_that_contradict_the_recorded_p50_are_refused(tmp_path):
+    """The verdict comes from the samples and the ratio from the p50s: edited apart, they would disagree."""
+    old = _write(tmp_path / "old.json", _report([_row(samples=_samples(1))]))
+    edited = _row(samples=_samples(2, scale=2.0))
+    edited["latency_ms"]["p50"] = 1.0  # the samples say ~2 ms
+    new = _write(tmp_path / "new.json", _report([edited]))
+    res = _compare(old, new, "--fail-slower", "10%")
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+    assert "new.json: row onnx/cpu/b1/t2 records p50 1 ms but its raw samples have median 2.0" in res.output
+    rounded = _row(samples=_samples(2))  # the bench keeps samples to 6 decimals: that rounding passes
+    rounded["samples_ms"] = [round(s, 6) for s in rounded["samples_ms"]]
+    assert _compare(old, _write(tmp_path / "ok.json", _report([rounded]))).exit_code == 0
+
+
+@pytest.mark.parametrize("damage", [{"samples_ms": [1e300, 1e300, 1e300]}, {"latency_ms": {"p50": 1e-300}},
+                                    {"latency_ms": {"p50": 1e300}}, {"latency_ms": {"p50": True}}])
+def test_implausible_times_are_refused(tmp_path, damage):
+    good = _write(tmp_path / "good.json", _report([_row(samples=_samples(1))]))
+    bad = _write(tmp_path / "bad.json", _report([_row(samples=_samples(1)) | damage]))
+    res = _compare(good, bad)
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1 and "bad.json: row" in res.output
+
+
+def test_large_ratios_print_in_a_few_digits(tmp_path):
+    old = _write(tmp_path / "old.json", _report([_row(samples=_samples(1, scale=1e-5))]))
+    new = _write(tmp_path / "new.json", _report([_row(samples=_samples(2, scale=1e8))]))
+    res = _compare(old, new, "--wide", "--fail-slower", "10%")
+    assert res.exit_code == 1 and "new/old 9.98e+12, 95% interval" in res.output
+    assert max(len(word) for word in res.output.split() if word[0].isdigit()) <= 17  # "9.92e+12-1e+13"
+    cells = change_rows(compare_reports(*(json.loads(open(p).read()) for p in (old, new))))[0]
+    assert cells[6] == "9.98e+12" and len(cells[7]) <= 17
