@@ -15,6 +15,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vtk_vision.core.artifact_metadata import (Unusable, check_elements, checked_dims, json_object, read_member,
+                                               text_field, vtk_section)
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.text import printable
 from vtk_vision.exporters.formats import Format
@@ -26,12 +28,14 @@ Dim = int | str | None  # a size, a named free dimension, or an unnamed free one
 
 @dataclass(frozen=True)
 class DeclaredInput:
-    """The one input of an artifact: its dimensions (batch first) as declared, its dtype, and vtk's metadata."""
+    """The one input of an artifact: its dimensions (batch first) as declared, its dtype, and vtk's metadata
+    (checked as data: core/artifact_metadata.py), with why that metadata is unusable where it is."""
 
     name: str
     dims: tuple[Dim, ...] | None   # None: the file declares no shape (TorchScript not written by vtk)
     dtype: str
     metadata: dict = field(default_factory=dict)
+    metadata_note: str | None = None  # why the file's metadata cannot be used (then `metadata` is {})
 
     @property
     def fixed_batch(self) -> int | None:
@@ -64,49 +68,62 @@ def _onnx(path: Path) -> DeclaredInput:
     if not tensor.HasField("shape"):
         dims = None
     else:
-        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim)
-    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
-    meta = {p.key: p.value for p in model.metadata_props}
-    return DeclaredInput(inputs[0].name, dims, dtype, _vtk(meta))
-
-
-def _vtk(meta: dict) -> dict:
+        dims = checked_dims([d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                             for d in tensor.shape.dim], printable(path.name))
     try:
-        return json.loads(meta["vtk"]) if "vtk" in meta else {}
-    except ValueError:
-        return {}
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "float32"
+    except (KeyError, ValueError):  # an element type number ONNX does not define
+        raise ArtifactError(f"{printable(path)} declares input element type {tensor.elem_type}, which ONNX does "
+                            f"not define") from None
+    meta, note = vtk_section({p.key: p.value for p in model.metadata_props}, printable(path.name))
+    return DeclaredInput(inputs[0].name, dims, dtype, meta, note)
 
 
 def _pt2(path: Path) -> DeclaredInput:
     from vtk_vision.exporters.formats.pt2_format import EXTRA, safe_load
 
-    extra = {EXTRA: ""}
-    program = safe_load(path, extra)  # pickling refused: a crafted archive stops here
+    program = safe_load(path)  # pickling refused: a crafted archive stops here
     names = list(program.graph_signature.user_inputs)
     _one_input(path, names)
     node = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name == names[0])
     val = node.meta.get("val")
-    dims = tuple(int(d) if str(d).lstrip("-").isdigit() else str(d) for d in val.shape) if val is not None else None
-    try:
-        meta = json.loads(extra[EXTRA]) if extra[EXTRA] else {}
-    except ValueError:
-        meta = {}
+    dims = checked_dims([int(d) if str(d).lstrip("-").isdigit() else str(d) for d in val.shape],
+                        printable(path.name)) if val is not None else None
+    meta, note = _archive_vtk(path, EXTRA)
     return DeclaredInput(names[0], dims, str(val.dtype).replace("torch.", "") if val is not None else "float32",
-                         _vtk(meta) or meta)
+                         meta, note)
+
+
+def _archive_vtk(path: Path, extra: str) -> tuple[dict, str | None]:
+    """vtk's metadata in a TorchScript or pt2 archive (bounded, never loading the program), and why it is
+    unusable. None there is no metadata; a member inflating past the limit refuses the file."""
+    data = read_member(path, f"/extra/{extra}")
+    if data is None:
+        return {}, None
+    try:
+        flat = json_object(data, f"{printable(path.name)}'s extra/{extra}")
+    except ValueError as e:
+        return {}, str(e)
+    meta, note = vtk_section(flat, printable(path.name))
+    return (meta if "vtk" in flat else flat), note  # vtk's flat form alone: what early versions wrote
 
 
 def _torchscript(path: Path) -> DeclaredInput:
     """Read without loading (loading runs the program): only vtk's metadata can say the shape."""
-    from vtk_vision.exporters.formats.torchscript_format import read_metadata
+    from vtk_vision.exporters.formats.torchscript_format import EXTRA
 
+    meta, note = _archive_vtk(path, EXTRA)
+    shape, dims = meta.get("input_shape"), None
+    if shape is not None:
+        try:
+            dims = checked_dims(json.loads(shape) if isinstance(shape, str) else shape, printable(path.name))
+        except (ValueError, RecursionError, ArtifactError) as e:  # unusable: as if the file declared none
+            note = f"its metadata's input_shape is not a list of sizes: {printable(e)[:120]}"
     try:
-        meta = read_metadata(path)
-    except ArtifactError:
-        meta = {}
-    meta = _vtk(meta) or meta
-    shape = meta.get("input_shape")
-    dims = tuple(d if isinstance(d, int) else str(d) for d in json.loads(shape)) if isinstance(shape, str) else None
-    return DeclaredInput("input", dims, meta.get("input_dtype", "float32"), meta)
+        dtype = text_field(meta, "input_dtype", "float32")
+    except Unusable as e:
+        raise ArtifactError(f"{printable(path)}: {e}") from None
+    return DeclaredInput("input", dims, dtype, meta if dims is not None or shape is None else {}, note)
 
 
 def declared_input(path: Path, fmt: Format) -> DeclaredInput:
@@ -122,10 +139,17 @@ def concrete_shape(decl: DeclaredInput, path: Path, input_size: int | None,
     """The per-image shape (no batch) to feed: the file's own, its free dimensions filled from
     `--input-size` (square images, rank 4) or replaced by `--input-shape`."""
     where = printable(path.name)
+    shape = _per_image(decl, where, input_size, input_shape)
+    check_elements(shape, where, decl.fixed_batch or 1)  # before anything of that size is allocated
+    return shape
+
+
+def _per_image(decl: DeclaredInput, where: str, input_size: int | None,
+               input_shape: tuple[int, ...] | None) -> tuple[int, ...]:
     if decl.dims is None:
         if input_shape is None:
-            raise ArtifactError(f"{where} declares no input shape (TorchScript keeps none unless vtk wrote it); give "
-                                f"--input-shape C,H,W")
+            why = decl.metadata_note or "TorchScript keeps none unless vtk wrote it"
+            raise ArtifactError(f"{where} declares no input shape ({why}); give --input-shape C,H,W")
         return tuple(input_shape)
     per_image = decl.dims[1:]
     if input_shape is not None:

@@ -25,9 +25,12 @@ from vtk_vision.bench.memory import MEASURE
 from vtk_vision.bench.rows import Inputs, Row, Target, time_runtime
 from vtk_vision.bench.run import TIME_INCLUDES, BenchOptions, numbered
 from vtk_vision.bench.summary import fastest
+from vtk_vision.core.artifact_metadata import (MAX_ELEMENTS, Unusable, check_elements, elements, normalisation,
+                                               text_field)
 from vtk_vision.core.errors import ArtifactError, DataError, VtkError
 from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.core.stoppable import Watch, run_stoppable
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import require_trusted
 from vtk_vision.exporters.formats import format_of_file, get_format, runtimes
@@ -71,55 +74,108 @@ def _vet(path: Path, names: list[str], trust_code: bool) -> None:
             fmt.vet(path)
 
 
+def _from_metadata(decl: DeclaredInput, shape: tuple[int, ...], data_dir: str | None):
+    """The dataset and normalisation the file's own metadata names, checked as data; `Unusable` says why
+    accuracy cannot be measured from them. Metadata may name only a dataset of vtk's table: a handed file
+    never chooses a folder for vtk to read (`imagefolder:PATH` is for --dataset, given by the user)."""
+    from vtk_vision.data import DATASETS, load_dataset
+
+    meta = decl.metadata
+    dataset = text_field(meta, "dataset", "") or None
+    if dataset is None:
+        raise Unusable("no labels: the file names no dataset")
+    if dataset not in DATASETS:
+        raise Unusable(f"its metadata names the dataset {printable(dataset)!r}, which is not one of vtk's "
+                       f"({', '.join(DATASETS)}); a file's metadata never chooses a folder for vtk to read")
+    mean, std = normalisation(meta, shape[0]) if decl.dtype != "uint8" and len(shape) == 3 else (None, None)
+    try:
+        return load_dataset(dataset, data_dir), mean, std
+    except DataError as e:
+        raise Unusable(f"its metadata names {dataset}, which is not readable here ({e})") from None
+
+
 def _labelled(decl: DeclaredInput, shape: tuple[int, ...], dataset: str | None, mean, std,
               data_dir: str | None) -> tuple[Inputs | None, str]:
     """Test images prepared as the file wants them with labels, and the dataset's name; or None and why
     accuracy is not measured."""
     from vtk_vision.data import load_dataset
 
-    meta = decl.metadata
     if dataset is None:
-        dataset = meta.get("dataset") or None
-        if dataset is None:
-            return None, "no labels: the file names no dataset; pass --dataset with --mean and --std"
-        prep = meta.get("preprocess") or {}
-        mean, std = prep.get("mean"), prep.get("std")
         try:
-            ds = load_dataset(dataset, data_dir)
-        except DataError as e:
-            return None, f"its metadata names {dataset}, which is not readable here ({e})"
+            if decl.metadata_note:
+                raise Unusable(decl.metadata_note)
+            ds, mean, std = _from_metadata(decl, shape, data_dir)
+        except Unusable as e:
+            return None, f"{e}; pass --dataset with --mean and --std to measure accuracy"
     else:
         if decl.dtype != "uint8" and (mean is None or std is None):
             raise VtkError(f"--dataset {dataset} needs --mean and --std too: how the file's author normalised "
                            f"its inputs is not written in it")
         ds = load_dataset(dataset, data_dir)
+    if len(ds.test.labels) * elements(shape) > MAX_ELEMENTS:
+        return None, (f"{len(ds.test.labels):,} {ds.name} test images at the file's size {list(shape)} are more "
+                      f"than the {MAX_ELEMENTS:,} input elements vtk prepares")
     with torch.no_grad():
         if decl.dtype == "uint8":  # preprocessing is inside the graph: raw pixels, (N, H, W) for grey
             x = ds.test.images[:, 0] if len(shape) == 2 else ds.test.images
         else:
             if len(shape) != 3:
                 return None, f"the file takes rank-{len(shape) + 1} input; vtk prepares images as (N, C, H, W)"
-            x = Preprocess(tuple(mean), tuple(std), ds.shape, shape)(ds.test.images).to(_DTYPES[decl.dtype])
+            try:
+                prep = Preprocess(tuple(mean), tuple(std), ds.shape, shape)
+            except DataError as e:
+                if dataset is not None:  # the user's own choice: their mistake to fix
+                    raise
+                return None, f"its metadata names {ds.name}, whose images do not fit it ({e})"
+            x = prep(ds.test.images).to(_DTYPES[decl.dtype])
     if tuple(x.shape[1:]) != tuple(shape):
         return None, f"{ds.name} images prepare to {list(x.shape[1:])}, the file takes {list(shape)}"
     return Inputs(x.contiguous(), ds.test.labels), ds.name
 
 
-def _synthetic(decl: DeclaredInput, shape: tuple[int, ...], path: Path) -> torch.Tensor:
+def _check_dtype(decl: DeclaredInput, path: Path) -> None:
     if decl.dtype not in _DTYPES:
-        raise ArtifactError(f"{printable(path.name)} takes {decl.dtype} input; vtk benches float32, float16 and "
-                            f"uint8 inputs")
+        raise ArtifactError(f"{printable(path.name)} takes {printable(decl.dtype)} input; vtk benches float32, "
+                            f"float16 and uint8 inputs")
+
+
+def _synthetic(decl: DeclaredInput, shape: tuple[int, ...]) -> torch.Tensor:
+    n = max(1, min(_SYNTHETIC, MAX_ELEMENTS // elements(shape)))  # large inputs: fewer, repeated in batches
     if decl.dtype == "uint8":
-        return random_images(shape, _SYNTHETIC)
-    return torch.randn((_SYNTHETIC, *shape), generator=torch.Generator().manual_seed(0)).to(_DTYPES[decl.dtype])
+        return random_images(shape, n)
+    return torch.randn((n, *shape), generator=torch.Generator().manual_seed(0)).to(_DTYPES[decl.dtype])
 
 
-def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int) -> None:
-    """A file whose outputs do not match the labels' classes cannot be scored on them."""
-    out = get_format(runtime).load(path, "cpu", 1).logits(inputs.x[:2])
+def _check_classes(runtime: str, path: Path, inputs: Inputs, classes: int, limit_s: float | None) -> None:
+    """A file whose outputs do not match the labels' classes cannot be scored on them. Its first call is
+    as stoppable as the bench's (core/stoppable.py): the file may be a graph that never ends."""
+    watch = Watch(limit_s, runtime)
+
+    def first_outputs() -> torch.Tensor:
+        runner = watch.guard(get_format(runtime).load)(path, "cpu", 1)
+        watch.cancel = runner.cancel
+        return watch.guard(runner.logits)(inputs.x[:2])
+
+    out = run_stoppable(first_outputs, watch)
     if out.dim() != 2 or out.shape[1] < classes:
         raise VtkError(f"{printable(path.name)} gives outputs of shape {list(out.shape[1:])}, which cannot be scored "
                        f"against {classes} classes; leave out --dataset to time it without accuracy")
+
+
+def _batches(decl: DeclaredInput, shape: tuple[int, ...], requested: tuple[int, ...], path: Path
+             ) -> tuple[tuple[int, ...], list[str]]:
+    """The batch sizes to time, and notes on those left out: all but a fixed batch, and any batch larger than
+    one input tensor vtk builds (refused, before anything is allocated, when none is small enough)."""
+    fixed = decl.fixed_batch
+    batches = (fixed,) if fixed else requested
+    skipped = [b for b in requested if fixed and b != fixed]
+    notes = [f"batch {', '.join(map(str, skipped))} skipped: {path.name} fixes its batch at {fixed}"] if skipped else []
+    too_large = [b for b in batches if b * elements(shape) > MAX_ELEMENTS]
+    if too_large:
+        check_elements(shape, printable(path.name), min(batches))
+        notes.append(f"batch {', '.join(map(str, too_large))} skipped: more than the {MAX_ELEMENTS:,} input "
+                     f"elements vtk builds for one batch of {list(shape)}")
+    return tuple(b for b in batches if b not in too_large), notes
 
 
 def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
@@ -137,15 +193,14 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     _vet(path, names, opts.trust_code)
     decl = declared_input(path, format_of_file(path))
     shape = concrete_shape(decl, path, input_size, input_shape)
-    labelled, note = _labelled(decl, shape, dataset, mean, std, data_dir) if (dataset or decl.metadata) \
+    _check_dtype(decl, path)
+    batches, notes = _batches(decl, shape, opts.batch_sizes, path)
+    labelled, note = _labelled(decl, shape, dataset, mean, std, data_dir) \
+        if (dataset or decl.metadata or decl.metadata_note) \
         else (None, "no labels: pass --dataset with --mean and --std to measure accuracy")
     if labelled is not None:
-        _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1)
-    inputs = labelled or Inputs(_synthetic(decl, shape, path))
-    fixed = decl.fixed_batch
-    batches = (fixed,) if fixed else opts.batch_sizes
-    skipped = [b for b in opts.batch_sizes if fixed and b != fixed]
-    notes = [f"batch {', '.join(map(str, skipped))} skipped: {path.name} fixes its batch at {fixed}"] if skipped else []
+        _check_classes(names[0], path, labelled, int(labelled.y.max()) + 1, opts.call_timeout_s)
+    inputs = labelled or Inputs(_synthetic(decl, shape))
     targets = [Target(r, FOREIGN_PRECISION, p, t, path, path) for p in opts.providers for r in names
                for t in (opts.threads if p == "cpu" else (max(opts.threads),))]
     rows: list[Row] = []
@@ -157,7 +212,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
             "dataset": note if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,
             "accuracy_measured": labelled is not None, "accuracy_note": None if labelled is not None else note,
             "input": {"name": decl.name, "declared": [d if isinstance(d, int) else str(d) for d in decl.dims or []],
-                      "fed": ["batch", *shape], "dtype": decl.dtype, "fixed_batch": fixed,
+                      "fed": ["batch", *shape], "dtype": decl.dtype, "fixed_batch": decl.fixed_batch,
                       "synthetic": labelled is None},
             "eager_cpu_accuracy": None, "eager_cpu_correct": None, "time_includes": TIME_INCLUDES,
             "memory_measure": MEASURE, "options": asdict(opts), "environment": environment(opts.threads),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from vtk_vision.bench.keys import runtime_label, thread_label
 from vtk_vision.bench.memory import MemoryWindow
 from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
+from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
 from vtk_vision.exporters import get_format
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
@@ -40,6 +41,9 @@ class Timing:
     max_spread: float = 1.5
     max_rounds: int = 3       # rounds at most per row, the first included
     keep_samples: bool = True  # raw per-call samples in the row (bench.json grows by ~10 bytes a call)
+    # one call (a load, or one batch) longer than this is stopped and its rows fail (core/stoppable.py);
+    # None: no limit. The slowest call in the README's tables (vgg3, batch 256, one thread) took 0.19 s.
+    call_timeout_s: float | None = 60.0
 
 
 @dataclass(frozen=True)
@@ -159,28 +163,46 @@ def _unrunnable(target: Target) -> tuple[str, str] | None:
 
 def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], timing: Timing,
                  progress: Callable[[int, str], None] = lambda i, msg: None) -> list[Row]:
-    """One row per batch size; `progress(i, what)` before the i-th batch is timed."""
+    """One row per batch size; `progress(i, what)` before the i-th batch is timed. The runtime runs where
+    Ctrl-C, SIGTERM and `timing.call_timeout_s` can stop it (core/stoppable.py): a call past the limit fails
+    its batch and the ones after it, and the bench goes on with the next runtime."""
     base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
             "threads": target.threads, "artifact": str(target.artifact) if target.artifact else None,
             "size_bytes": target.artifact.stat().st_size if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
     saved = torch.get_num_threads()
-    torch.set_num_threads(target.threads)  # eager, TorchScript and pt2 run on PyTorch's own pool
+    watch, rows = Watch(timing.call_timeout_s, target.runtime), []
+
+    def work() -> None:
+        torch.set_num_threads(target.threads)  # eager, TorchScript and pt2 run on PyTorch's own pool
+        _time_loaded(target, inputs, batch_sizes, timing, progress, base, watch, rows)
+
     try:
-        return _time_loaded(target, inputs, batch_sizes, timing, progress, base)
+        run_stoppable(work, watch)
+    except CallTimeout as e:
+        rows += [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes[len(rows):]]
     finally:
         torch.set_num_threads(saved)
+    return rows
 
 
 def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], timing: Timing,
-                 progress: Callable[[int, str], None], base: dict) -> list[Row]:
+                 progress: Callable[[int, str], None], base: dict, watch: Watch, rows: list[Row]) -> None:
+    """Appends one row per batch to `rows`; stops, leaving the rest to the caller, once `watch` is halted."""
+    label = runtime_label(base)
+    announce = lambda i: progress(i, f"{label} on {target.provider}, batch {batch_sizes[i]}, "  # noqa: E731
+                                     f"{thread_label(target.threads)}")
+    announce(0)  # before the load: a runtime that hangs in it or in its first call is named on screen
     window = MemoryWindow.start()
     try:
         t0 = time.perf_counter()
-        runner = get_format(target.runtime).load(target.source, target.provider, target.threads)
+        runner = watch.guard(get_format(target.runtime).load)(target.source, target.provider, target.threads)
         session_s = time.perf_counter() - t0
-        call = runner.bind(inputs.x[:1])
+        watch.cancel = runner.cancel
+        runner = replace(runner, bind=lambda x, bind=runner.bind: watch.guard(bind(x)),
+                         logits=watch.guard(runner.logits))
+        call = runner.bind(_batch(inputs.x, batch_sizes[0]))  # a fixed-batch file takes its batch only
         t0 = time.perf_counter()
         call()
         runner.sync()
@@ -189,18 +211,22 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
     except ArtifactError:
         raise  # a file vtk refuses to load (untrusted code, pickled objects) stops the bench: one line, exit 1
     except ProviderError as e:
-        return [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes]
+        rows += [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes]
+        return
     except Exception as e:  # noqa: BLE001  (a runtime that cannot load must not stop the others; its rows say why)
-        return [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
-    label, rows = runtime_label(base), []
+        if not watch.halted:
+            rows += [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
+        return
     for i, b in enumerate(batch_sizes):
-        progress(i, f"{label} on {target.provider}, batch {b}, {thread_label(target.threads)}")
+        if i:
+            announce(i)
         window.reset_peak()  # an earlier, larger batch must not lend this one its peak
         try:
             measured = _time_batch(runner, inputs, b, timing)
         except Exception as e:  # noqa: BLE001  (one failing batch must not stop the others; the row says why)
+            if watch.halted:  # stopped from outside: the caller writes this batch's row and the rest
+                return
             rows.append(Row(batch=b, status="failed", reason=_reason(e), **base))
             continue
         memory, why = window.peak_mb()  # what the loaded runtime holds plus this batch's own peak
         rows.append(Row(batch=b, **base, **loaded, **measured, runtime_memory_mb=memory, memory_reason=why))
-    return rows

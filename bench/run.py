@@ -72,6 +72,7 @@ class BenchOptions:
     max_spread: float = 1.5    # p90/p50 above this: the row is timed again (rows.Timing)
     max_rounds: int = 3
     keep_samples: bool = True
+    call_timeout_s: float | None = 60.0  # one runtime call longer than this is stopped (rows.Timing)
 
     def __post_init__(self):
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
@@ -89,7 +90,7 @@ class BenchOptions:
     @property
     def timing(self) -> Timing:
         return Timing(self.warmup_s, self.min_iters, self.min_s, self.max_spread, self.max_rounds,
-                      self.keep_samples)
+                      self.keep_samples, self.call_timeout_s)
 
 
 def resolve_providers(requested: str | None) -> tuple[str, ...]:

@@ -23,7 +23,7 @@ from vtk_vision.core.errors import ExportError, UnknownNameError, ValidationErro
 from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
-from vtk_vision.core.trust import remember
+from vtk_vision.core.trust import remember, require_state_folder
 from vtk_vision.exporters.base import Exportable, ExportOptions, file_size, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
 from vtk_vision.exporters.precision import calibration_sample
@@ -75,6 +75,8 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
         raise UnknownNameError("format", fmt, [*artifact_formats(), "all"])
     check_precision(fmt, opts)
     spec = FORMATS[fmt]
+    if spec.executes_code:  # recorded as this user's once written: refused before writing if it cannot be
+        require_state_folder(ExportError)
     if opts.precision != "fp32" and labels is None:
         raise ExportError(f"a {opts.precision} artifact is judged on the test accuracy it loses, and these test "
                           f"images have no labels")

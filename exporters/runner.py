@@ -43,6 +43,8 @@ class Runner:
     sync: Callable[[], None]
     cuda_events: bool                                     # time with CUDA events (PyTorch on CUDA)
     active: list[str]                                     # what really runs it
+    # stops a call in flight from another thread (core/stoppable.py); None: the runtime has no way to
+    cancel: Callable[[], None] | None = None
 
 
 def torch_runner(runtime: str, module: Callable[[torch.Tensor], torch.Tensor], provider: str) -> Runner:

@@ -1,17 +1,18 @@
-"""Training speed: vtk's epoch against the plain tutorial loop, side by side in one run.
+"""Training speed on this machine: every candidate setting the probe times, the one it chooses, and vtk's
+epoch against the plain tutorial loop.
 
-    VTK_DATA_DIR=../shared/datasets .venv/bin/python scripts/bench_train.py [--full]
+    VTK_DATA_DIR=../shared/datasets .venv/bin/python scripts/bench_train.py [--fixed] [--full]
 
-The tutorial loop is torchvision's FashionMNIST + DataLoader(batch_size=100,
-shuffle=True) with per-sample Pad(2) / ToTensor / Normalize and Adam, on the
-same 32x32 LeNet-5 and the same 50,000 training images vtk uses (its 1/6
-validation split held out). Both times are of a steady-state epoch (the
-second of two: the first carries one-off oneDNN set-up), training pass only,
-no evaluation. vtk runs its default LeNet-5 recipe (batch 256, no augmentation, no dropout).
-Also prints the training-step throughput with PyTorch's kernels, with vtk's
-fast CPU kernels (toolkit/core/fastpath.py) and with bf16 autocast (why CPU
-training stays fp32 on AVX2 machines), and with --full the wall time and test accuracy of a
-default `vtk train lenet5`.
+1. The probe (training/probe.py) on the default LeNet-5 recipe (batch 256, Fashion-MNIST, the 1,960 steps
+   of a default run), measured afresh (--retune): each candidate's images/s and the choice, with the CPU.
+2. One steady-state epoch (the second of two: the first carries one-off oneDNN set-up), training pass only,
+   of vtk's trainer with that choice, against the tutorial loop: torchvision's FashionMNIST +
+   DataLoader(batch_size=100, shuffle=True) with per-sample Pad(2) / ToTensor / Normalize and Adam, on the
+   same 32x32 LeNet-5 and the same 50,000 training images (vtk's 1/6 validation split held out); and the
+   same epoch with PyTorch's kernels instead of vtk's (median of 3 alternating repeats).
+3. With --fixed, the steady epoch of every fixed setting (--amp off/bf16, --kernels vtk/torch, each thread
+   count), one after another, against the chosen one: the check that measuring picks the fast one.
+4. With --full, the wall time and test accuracy of a default `vtk train lenet5`.
 """
 
 import argparse
@@ -25,13 +26,16 @@ import time
 import torch
 import torch.nn.functional as F
 
-from vtk_vision.models import create_model
+from vtk_vision.core.cpu import cpu_name, describe_features
 from vtk_vision.core.paths import data_root
-from vtk_vision.runs.config import TrainConfig
-from vtk_vision.data import load_dataset
+from vtk_vision.data import Split, load_dataset
 from vtk_vision.data.splits import stratified_indices
-from vtk_vision.core.fastpath import fast_kernels
-from vtk_vision.training.trainer import fit
+from vtk_vision.models import create_model
+from vtk_vision.runs.config import TrainConfig
+from vtk_vision.runs.setting import Setting
+from vtk_vision.training.distributed import World
+from vtk_vision.training.trainer import _loss_fn, _optimizer, _prepare, _probe_batch, fit
+from vtk_vision.training.tuning import Request, choose_setting, thread_candidates
 
 
 def tutorial_epoch(indices: torch.Tensor) -> float:
@@ -55,33 +59,24 @@ def tutorial_epoch(indices: torch.Tensor) -> float:
     return time.perf_counter() - t0
 
 
-def vtk_epoch(runs: str, fast: bool = True) -> float:
-    """A steady-state epoch of the default recipe; `fast=False` swaps vtk's CPU kernels for PyTorch's."""
-    from contextlib import nullcontext
-    from unittest import mock
-
-    cfg = TrainConfig(model="lenet5", epochs=2, device="cpu", runs_dir=runs)
-    off = mock.patch("vtk_vision.training.trainer.fast_kernels", lambda model, enabled: nullcontext(model))
-    with nullcontext() if fast else off:
-        return fit(cfg).record.history[1].seconds
+def vtk_epoch(runs: str, setting: Setting | None = None, **fixed) -> float:
+    """A steady-state epoch of the default recipe with `setting` (None: as the probe chooses)."""
+    if setting is not None:
+        fixed = {"amp": "off" if setting.amp == "fp32" else setting.amp, "threads": setting.threads,
+                 "kernels": setting.kernels} | fixed
+    cfg = TrainConfig(model="lenet5", epochs=2, device="cpu", runs_dir=runs, **fixed)
+    return fit(cfg).record.history[1].seconds
 
 
-def step_throughput(amp: bool = False, fast: bool = False, steps: int = 20, bs: int = 256) -> float:
-    """Images/s of LeNet-5 training steps on one fixed batch (no data path): the kernels alone."""
-    torch.manual_seed(0)
-    model = create_model("lenet5")
-    opt = torch.optim.AdamW(model.parameters(), 1e-3, fused=True)
-    x, y = torch.randn(bs, 1, 32, 32), torch.randint(0, 10, (bs,))
-    with fast_kernels(model, enabled=fast):
-        for i in range(steps + 5):
-            if i == 5:
-                t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-                loss = F.cross_entropy(model(x).float(), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return steps * bs / (time.perf_counter() - t0)
+def probe_default_run():
+    """The probe as a default `vtk train lenet5` runs it, measured afresh."""
+    cfg, device, ds, model, prep = _prepare(TrainConfig(model="lenet5", device="cpu"), World(), None, None, False)
+    train_raw, _ = ds.train.subset(cfg.subset, cfg.seed).split(cfg.val_fraction, cfg.seed)
+    train = Split(prep.pad(train_raw.images), train_raw.labels)
+    steps = -(-len(train) // cfg.batch_size)
+    x, y = _probe_batch(train, prep, cfg.batch_size)
+    return choose_setting(Request(cfg, model, lambda m: _optimizer(cfg, m), _loss_fn(cfg, len(ds.classes), device),
+                                  x, y, cfg.epochs * steps, conv=True, retune=True))
 
 
 def median_of_alternating(fns: dict, repeats: int = 3) -> dict:
@@ -95,30 +90,49 @@ def median_of_alternating(fns: dict, repeats: int = 3) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--fixed", action="store_true", help="also time a whole epoch of every fixed setting")
     ap.add_argument("--full", action="store_true", help="also time a default `vtk train lenet5`")
     args = ap.parse_args()
     runs = tempfile.mkdtemp(prefix="vtk-bench-runs-")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    os.environ.setdefault("VTK_STATE_DIR", tempfile.mkdtemp(prefix="vtk-bench-state-"))  # not the user's cache
+    budget = torch.get_num_threads()
+    print(f"{cpu_name()} ({describe_features()}), {os.cpu_count()} cores, thread budget {budget}, "
+          f"torch {torch.__version__}")
+    rec = probe_default_run()
+    rate = rec.chosen_rate
+    print(f"probe of a default `vtk train lenet5` (batch 256, {rec.planned_s or 0:.1f} s of training steps "
+          f"estimated): {rec.probe_s:.2f} s, {100 * rec.probe_s / rec.planned_s if rec.planned_s else 0:.1f}% of them")
+    print(f"  {'stage':18} {'setting':40} {'images/s':>9}  {'vs chosen':>9}  note")
+    for f in rec.candidates:
+        vs = "chosen" if f.setting == rec.chosen else f"{f.images_per_s / rate:.2f}x" if f.images_per_s and rate \
+            else "-"
+        print(f"  {f.stage:18} {f.setting.describe():40} {f.images_per_s or 0:9,.0f}  {vs:>9}  {f.note}")
+    print(f"chosen: {rec.summary()}")
     labels = load_dataset("fashion-mnist").train.labels
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[stratified_indices(labels, 1 / 6, seed=0)] = False  # the images vtk trains on
     indices = keep.nonzero().flatten()
-    ours = vtk_epoch(runs)
+    ours = vtk_epoch(runs)  # the probe's answer, from the cache it just wrote
     theirs = tutorial_epoch(indices)
     print(f"one LeNet-5 epoch on {len(indices):,} Fashion-MNIST images (CPU):")
-    print(f"  tutorial loop (DataLoader, per-sample transforms): {theirs:6.2f} s")
-    print(f"  vtk trainer (device tensors, fast CPU kernels):   {ours:6.2f} s")
+    print(f"  tutorial loop (DataLoader, per-sample transforms, {torch.get_num_threads()} threads): {theirs:6.2f} s")
+    print(f"  vtk trainer ({rec.chosen.describe()}): {ours:6.2f} s")
     print(f"  ratio vtk / tutorial: {ours / theirs:.2f}x  (target <= 0.35x)")
-    e = median_of_alternating({"plain": lambda: vtk_epoch(runs, fast=False), "fast": lambda: vtk_epoch(runs)})
-    print("whole vtk epoch (training pass, 50,000 images), median of 3 alternating repeats:")
-    print(f"  PyTorch's kernels: {e['plain']:6.2f} s")
-    print(f"  vtk's fast kernels: {e['fast']:5.2f} s  ({e['plain'] / e['fast']:.2f}x)")
-    r = median_of_alternating({"plain": step_throughput, "fast": lambda: step_throughput(fast=True),
-                               "bf16": lambda: step_throughput(amp=True)})
-    print("LeNet-5 training step, batch 256, median of 3 alternating repeats:")
-    print(f"  fp32, PyTorch's kernels:        {r['plain']:8,.0f} img/s")
-    print(f"  fp32, vtk's fast CPU kernels:   {r['fast']:8,.0f} img/s  ({r['fast'] / r['plain']:.2f}x)")
-    print(f"  bf16 autocast, PyTorch kernels: {r['bf16']:8,.0f} img/s  ({r['bf16'] / r['plain']:.2f}x)")
+    if rec.chosen.amp == "fp32":
+        e = median_of_alternating({"torch": lambda: vtk_epoch(runs, rec.chosen, kernels="torch"),
+                                   "vtk": lambda: vtk_epoch(runs, rec.chosen, kernels="vtk")})
+        print("whole vtk epoch (training pass, 50,000 images), median of 3 alternating repeats:")
+        print(f"  PyTorch's kernels: {e['torch']:6.2f} s")
+        print(f"  vtk's kernels:     {e['vtk']:6.2f} s  ({e['torch'] / e['vtk']:.2f}x)")
+    if args.fixed:
+        settings = [Setting(amp, n, "vtk" if amp == "fp32" else "torch") for amp in ("fp32", "bf16")
+                    for n in thread_candidates(budget)] + \
+            [Setting("fp32", n, "torch") for n in thread_candidates(budget)]
+        chosen = vtk_epoch(runs, rec.chosen)
+        print(f"steady epoch of each fixed setting (one run each; chosen {rec.chosen.describe()}: {chosen:.2f} s):")
+        for s in settings:
+            t = vtk_epoch(runs, s)
+            print(f"  {s.describe():40} {t:6.2f} s  {50_000 / t:8,.0f} img/s  chosen is {t / chosen:.2f}x as fast")
     if args.full:
         env = os.environ | {"VTK_RUNS_DIR": runs}
         t0 = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,28 @@ def trained_run(shared_data, tmp_path_factory) -> Path:
         cli, ["train", "lenet5", "--subset", "0.05", "--epochs", "1", "--device", "cpu"], obj={})
     assert res.exit_code == 0, res.output
     return runs / (runs / "latest").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def exported_run(trained_run, shared_data, tmp_path_factory):
+    """The shared trained run, copied once and exported in every format by vtk."""
+    from click.testing import CliRunner
+    from vtk_vision.cli import cli
+
+    run = tmp_path_factory.mktemp("exported") / trained_run.name
+    shutil.copytree(trained_run, run)
+    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, ["export", str(run), "--format", "all"], obj={})
+    assert res.exit_code == 0, res.output
+    return run
+
+
+@pytest.fixture
+def handed_run(exported_run, tmp_path, shared_data, monkeypatch):
+    """A copy of a run exported in every format by vtk, as someone might hand it over."""
+    monkeypatch.setenv("VTK_DATA_DIR", str(shared_data))
+    run = tmp_path / "runs" / exported_run.name
+    shutil.copytree(exported_run, run)
+    return run
 
 
 def provenance(model, prep, classes=None, dataset: str | None = "random"):

@@ -101,3 +101,15 @@ def test_an_input_shape_with_equal_sides_is_fed_as_given(foreign, tmp_path):
     res = _bench(tmp_path, str(foreign["free"]), "--input-shape", "1,28,28", "--batch-sizes", "2", "--runtime", "onnx")
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "b.json").read_text())["input"]["fed"] == ["batch", 1, 28, 28]
+
+
+def test_a_file_with_a_fixed_batch_is_timed_at_that_batch(tmp_path):
+    """Its first call is at its own batch (a one-image call would fail it); other batches are skipped."""
+    path = _onnx(Small(), tmp_path / "fixed.onnx", torch.randn(3, 1, 28, 28))  # batch fixed at 3
+    torch.export.save(torch.export.export(Small().eval(), (torch.randn(3, 1, 28, 28),)), tmp_path / "fixed.pt2")
+    for file in (path, tmp_path / "fixed.pt2"):
+        res = _bench(tmp_path, str(file), "--batch-sizes", "1,3")
+        assert res.exit_code == 0, res.output
+        rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+        assert [(r["batch"], r["status"]) for r in rows] == [(3, "ok")] * len(rows) and rows, rows
+        assert f"batch 1 skipped: {file.name} fixes its batch at 3" in res.output

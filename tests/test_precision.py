@@ -156,11 +156,20 @@ def test_static_batch_int8_calibrates_in_its_own_batch_and_checks_every_image(ru
 
 
 def test_calibration_methods_differ_and_leave_nothing_in_exports(run_copy, shared_data, tmp_path):
+    """What differs is the point here; how much int8 may lose is test_reduced_precision_... 's (the default
+    0.5 pt gate). The shared run is one epoch on 5% of the data: an ill-conditioned model whose int8 loss
+    per method moves with the CPU (ORT's reduce_range follows VNNI): one method lost 0.61 pt on an Intel
+    AVX-512 VNNI CPU and under 0.5 on the AMD AVX2 one. So each method passes a 2 pt gate, over three times
+    the largest loss seen on either, which a broken calibration (tens of points lost) still fails; and a
+    failure prints vtk's own message, not `assert 1 == 0`."""
     scales = {}
     for method in ("minmax", "entropy", "percentile"):
         out = tmp_path / method
-        assert _export(run_copy, shared_data, "--precision", "int8", "--calibration-method", method,
-                       "--out", str(out)).exit_code == 0
+        res = _export(run_copy, shared_data, "--precision", "int8", "--calibration-method", method,
+                      "--max-accuracy-drop", "2", "--out", str(out))
+        assert res.exit_code == 0, f"{method}: {res.output}"
+        row = json.loads((out / "export.json").read_text())["artifacts"]["model.int8.onnx"]
+        assert row["passed"] and -2 <= 100 * row["accuracy_delta"], f"{method}: {res.output}"
         graph = onnx.load(str(out / "model.int8.onnx")).graph
         scales[method] = {i.name: onnx.numpy_helper.to_array(i).tolist() for i in graph.initializer
                           if i.name.endswith("_scale") and "relu" in i.name}

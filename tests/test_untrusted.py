@@ -34,25 +34,6 @@ def _swap_member(src, dst, endswith: str, data: bytes) -> None:
             zout.writestr(item, data if item.filename.endswith(endswith) else zin.read(item.filename))
 
 
-@pytest.fixture(scope="session")
-def exported_run(trained_run, shared_data, tmp_path_factory):
-    """The shared trained run, copied once and exported in every format by vtk."""
-    run = tmp_path_factory.mktemp("exported") / trained_run.name
-    shutil.copytree(trained_run, run)
-    res = CliRunner(env={"VTK_DATA_DIR": str(shared_data)}).invoke(cli, ["export", str(run), "--format", "all"], obj={})
-    assert res.exit_code == 0, res.output
-    return run
-
-
-@pytest.fixture
-def handed_run(exported_run, tmp_path, shared_data, monkeypatch):
-    """A copy of a run exported in every format by vtk, as someone might hand it over."""
-    monkeypatch.setenv("VTK_DATA_DIR", str(shared_data))
-    run = tmp_path / "runs" / exported_run.name
-    shutil.copytree(exported_run, run)
-    return run
-
-
 def _snapshot(path):
     return path.read_bytes() if path.exists() else None
 

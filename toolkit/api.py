@@ -28,11 +28,14 @@ __all__ = ["train", "load", "export", "benchmark", "BenchReport"]
 
 
 def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
-          data_dir: str | Path | None = None, on_epoch: Callable | None = None, **options: Any) -> Run:
+          data_dir: str | Path | None = None, on_epoch: Callable | None = None, retune: bool = False,
+          **options: Any) -> Run:
     """Train a zoo name, a spec (`mynet.py:MyNet`, `torchvision:resnet18`) or an `nn.Module` object; the Run.
 
-    `options` are TrainConfig fields (epochs, lr, batch_size, subset, device, ...); `on_epoch` gets each
-    epoch's EpochStats as it ends."""
+    `options` are TrainConfig fields (epochs, lr, batch_size, subset, device, ...); `amp`, `threads` and
+    `kernels` fix what the probe would otherwise measure (all three: no probe), `retune` measures again
+    instead of using this machine's cached answer; `run.record.tuning` holds the choice and its figures.
+    `on_epoch` gets each epoch's EpochStats as it ends."""
     from vtk_vision.runs.config import TrainConfig
     from vtk_vision.training.trainer import Hooks, fit
 
@@ -40,7 +43,7 @@ def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str |
     name = f"object:{type(model).__qualname__}" if given is not None else model
     cfg = TrainConfig(model=name, dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                       runs_dir=str(runs_dir) if runs_dir else None, **options)
-    result = fit(cfg, Hooks(on_epoch=on_epoch) if on_epoch else None, model=given)
+    result = fit(cfg, Hooks(on_epoch=on_epoch) if on_epoch else None, model=given, retune=retune)
     if given is not None:  # the trained object itself: nothing to rebuild, whatever its source
         return Run(result.folder, result.record, given.eval().cpu(), _preprocess(result.record))
     return load_run(result.folder.path)

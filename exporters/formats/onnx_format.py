@@ -100,18 +100,26 @@ def _tensorrt_options(path: Path) -> dict[str, str]:
 
 
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
+    import onnxruntime as ort
+
     sess = session(path, provider, threads)
     active = sess.get_providers()
     name, out = sess.get_inputs()[0].name, sess.get_outputs()[0].name
+    run_options = ort.RunOptions()  # its terminate flag, set from another thread, stops a run in flight
+    run_options.log_severity_level = 4  # a stopped run is the caller's to report, not ORT's to log
+
+    def cancel() -> None:
+        run_options.terminate = True
+
     if provider == "cpu":
         def bind(x: torch.Tensor):
             feed = {name: np.ascontiguousarray(x.numpy())}
-            return lambda: sess.run([out], feed)
+            return lambda: sess.run([out], feed, run_options)
 
         def logits(x: torch.Tensor) -> torch.Tensor:
-            return torch.from_numpy(sess.run([out], {name: np.ascontiguousarray(x.numpy())})[0]).float()
+            return torch.from_numpy(sess.run([out], {name: np.ascontiguousarray(x.numpy())}, run_options)[0]).float()
 
-        return Runner("onnx", provider, bind, logits, lambda: None, False, active)
+        return Runner("onnx", provider, bind, logits, lambda: None, False, active, cancel)
 
     binding = sess.io_binding()
 
@@ -120,14 +128,14 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
         bind.keep = xd  # the binding holds a raw pointer: keep the tensor alive
         binding.bind_input(name, "cuda", 0, np.float32, tuple(xd.shape), xd.data_ptr())
         binding.bind_output(out, "cuda")
-        return lambda: sess.run_with_iobinding(binding)
+        return lambda: sess.run_with_iobinding(binding, run_options)
 
     def logits(x: torch.Tensor) -> torch.Tensor:
         bind(x)()
         binding.synchronize_outputs()
         return torch.from_numpy(binding.copy_outputs_to_cpu()[0]).float()
 
-    return Runner("onnx", provider, bind, logits, binding.synchronize_outputs, False, active)
+    return Runner("onnx", provider, bind, logits, binding.synchronize_outputs, False, active, cancel)
 
 
 class _Calibration:
@@ -178,7 +186,8 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
             prepared = Path(tmp) / "prepared.onnx"
             quant_pre_process(str(path), str(prepared))
             # ORT's CPU guidance: uint8 activations, int8 weights; 7-bit weights where no VNNI can keep
-            # the 8-bit products from saturating
+            # the 8-bit products from saturating. reduce_range follows that documented rule (ORT's
+            # quantization docs): a correctness rule about saturation, not a guess at speed from CPU flags
             settings = {"quantizer": "onnxruntime.quantization.quantize_static", "format": "QDQ",
                         "per_channel": True, "reduce_range": not has_vnni(), "activation_type": "QUInt8",
                         "weight_type": "QInt8", "calibration_method": opts.calibration_method,

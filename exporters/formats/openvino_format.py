@@ -41,6 +41,17 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
     active = [f"openvino:{','.join(latency.get_property(props.execution_devices))}",
               f"latency hint at batch 1, throughput hint ({streams} infer requests) above",
               f"inference_precision={'/'.join(sorted(used))}"]
+    requests: list = []  # every request and queue made, so that `cancel` reaches the call in flight
+
+    def made(req):
+        requests.append(req)
+        return req
+
+    def cancel() -> None:  # best effort: the CPU plugin does not stop inside a Loop node (core/stoppable.py)
+        for r in list(requests):
+            for one in ([r[i] for i in range(len(r))] if isinstance(r, ov.AsyncInferQueue) else [r]):
+                one.cancel()
+
     def bind(x: torch.Tensor, reuse: dict | None = None):
         """The zero-argument call that runs batch `x`, inputs in place; `call.outputs()` reads its result.
         Each call owns its requests, unless `reuse` (a cache the caller reads at once from) is given."""
@@ -49,7 +60,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
         n = 1 if len(arr) == 1 else min(streams, len(arr))
         if n == 1:
             hint = latency if len(arr) == 1 else throughput
-            req = cache.get(id(hint)) or cache.setdefault(id(hint), hint.create_infer_request())
+            req = cache.get(id(hint)) or cache.setdefault(id(hint), made(hint.create_infer_request()))
             tensor = ov.Tensor(arr, shared_memory=True)
 
             def call():
@@ -58,7 +69,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
             call.outputs = lambda: req.get_output_tensor(0).data.copy()
             return call
         chunks = [ov.Tensor(c, shared_memory=True) for c in np.array_split(arr, n)]
-        queue = cache.get(n) or cache.setdefault(n, ov.AsyncInferQueue(throughput, n))
+        queue = cache.get(n) or cache.setdefault(n, made(ov.AsyncInferQueue(throughput, n)))
         results = [None] * n
 
         def wave():  # the batch split over the throughput hint's requests, run as one wave
@@ -76,7 +87,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
         call()
         return torch.from_numpy(call.outputs()).float()
 
-    return Runner("openvino", provider, bind, logits, lambda: None, False, active)
+    return Runner("openvino", provider, bind, logits, lambda: None, False, active, cancel)
 
 
 FORMAT = Format("openvino", order=4, description="OpenVINO (CPU), on the ONNX artifact", providers=("cpu",),

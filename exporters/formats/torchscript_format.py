@@ -15,14 +15,14 @@ from __future__ import annotations
 import io
 import json
 import warnings
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from vtk_vision.core.errors import ArtifactError, ExportError
+from vtk_vision.core.artifact_metadata import archive_metadata
+from vtk_vision.core.errors import ExportError
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
 from vtk_vision.exporters.runner import Runner, require_cuda, torch_runner
@@ -84,12 +84,7 @@ def _load(path: Path, extra: dict | None = None, map_location: str = "cpu") -> t
 
 def read_metadata(path: Path) -> dict:
     """Straight from the zip archive, without loading (and so running) the program."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            name = next(n for n in z.namelist() if n.endswith(f"/extra/{EXTRA}"))
-            return json.loads(z.read(name))
-    except (OSError, zipfile.BadZipFile, StopIteration, ValueError) as e:
-        raise ArtifactError(f"{path} holds no readable vtk metadata ({type(e).__name__})") from None
+    return archive_metadata(path, f"extra/{EXTRA}")
 
 
 FORMAT = Format("torchscript", order=2, description="TorchScript (traced, frozen)", providers=("cpu", "cuda"),

@@ -94,7 +94,14 @@ def main() -> None:
     from vtk_vision.core.signals import install
 
     install()
-    cli(obj={})
+    try:
+        cli(obj={})
+    except SystemExit as e:
+        from vtk_vision.core.stoppable import exit_now, left_behind
+
+        if left_behind():  # a runtime call nothing could stop still runs: no exit handler may wait on it
+            exit_now(e.code if isinstance(e.code, int) else 1)
+        raise
 
 
 def emit_json(data) -> None:

@@ -90,6 +90,9 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               help="A row whose p90/p50 is above this is timed again, and flagged unstable if it stays so.")
 @click.option("--rounds", type=Bounded(BENCH_LIMITS["max_rounds"]), default=3, show_default=True,
               help="Timing rounds at most for such a row, the first included.")
+@click.option("--call-timeout", type=Bounded(Limit(0.1, 86_400)), default=60.0, show_default=True, metavar="S",
+              help="Stop any one runtime call (a load or a batch) that runs longer: its rows fail with the reason "
+              "and the bench goes on. A graph crafted never to end is one line, not a hang.")
 @click.option("--no-samples", is_flag=True, help="Leave the raw per-call samples out of the JSON "
               "(smaller file; `vtk compare` then cannot give an interval).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -116,7 +119,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, max_spread, rounds,
-          no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size, input_shape, dataset, mean,
+          call_timeout, no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size, input_shape, dataset, mean,
           std, compare_to, runs_dir, data_dir) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size.
 
@@ -143,7 +146,7 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
-                        trust_code, max_spread, rounds, not no_samples)
+                        trust_code, max_spread, rounds, not no_samples, call_timeout)
     progress = lambda m: stderr.print(m, style="dim")  # noqa: E731
     if file is not None:
         report = bench_file(file, opts, input_size, input_shape, dataset, mean, std,

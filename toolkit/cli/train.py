@@ -38,9 +38,14 @@ class _Progress:
     def on_start(self, info: dict) -> None:
         cfg = info["config"]
         self.epochs = cfg.epochs
-        stderr.print(f"run {info['run_dir']}: {cfg.model} on {cfg.dataset}, {info['device']}"
-                     f"{'' if info['amp'] == 'None' else ' ' + info['amp']}, train {info['train']:,} / "
-                     f"val {info['val']:,} / test {info['test']:,}, {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} from {info['start_epoch']}")
+        stderr.print(f"run {info['run_dir']}: {cfg.model} on {cfg.dataset}, {info['device']}, train "
+                     f"{info['train']:,} / val {info['val']:,} / test {info['test']:,}, {cfg.epochs} "
+                     f"epoch{'s' * (cfg.epochs != 1)} from {info['start_epoch']}")
+        stderr.print(info["setting"])  # precision, threads, kernels and what measured them
+
+    def on_note(self, line: str) -> None:
+        self.close()
+        stderr.print(line)
 
     def on_batch(self, i: int, n: int) -> None:
         if not self.tty:
@@ -61,13 +66,13 @@ class _Progress:
             self.bar = None
 
 
-def _fit(config, resume=None, trust_code=False):
+def _fit(config, resume=None, trust_code=False, retune=False):
     from vtk_vision.training.trainer import Hooks, TrainingInterrupted, fit
 
     progress = _Progress()
     try:
-        result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch), resume=resume,
-                     trust_code=trust_code)
+        result = fit(config, Hooks(progress.on_start, progress.on_batch, progress.on_epoch, progress.on_note),
+                     resume=resume, trust_code=trust_code, retune=retune)
     except TrainingInterrupted as e:
         progress.close()
         if os.environ.get("RANK", "0") == "0":  # one line for the run, not one per data-parallel worker
@@ -137,14 +142,16 @@ def _worker_args(argv: list[str]) -> list[str]:
 @click.option("--max-restarts", type=click.IntRange(0, 100), default=0, show_default=True,
               help="With --nproc: torchrun restarts the workers this often after one fails; each restart "
               "resumes the run from its last checkpoint.")
+@click.option("--retune", is_flag=True, help="Measure precision, kernels and threads again instead of using the "
+              "answer cached for this machine, model and batch.")
 @trust_code_option
 @runs_dir_option
 @with_train_options(sweep=False)
 @data_dir_option
 @download_option
 def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str | None, rdzv_endpoint: str | None,
-          max_restarts: int, trust_code: bool, runs_dir: Path | None, data_dir: Path | None, download: bool,
-          **options) -> None:
+          max_restarts: int, retune: bool, trust_code: bool, runs_dir: Path | None, data_dir: Path | None,
+          download: bool, **options) -> None:
     """Train MODEL and write its run folder (weights, run.json, metrics, curves, TensorBoard).
 
     MODEL is a zoo name (`vtk models`), FILE.py:NAME or package.module:NAME (an nn.Module
@@ -171,14 +178,14 @@ def train(model: str | None, resume: Path | None, nproc: int | None, nnodes: str
         except KeyboardInterrupt as e:  # the workers said what they saved; the launcher adds nothing
             sys.exit(exit_code_of(e))
     if resume is not None:
-        if model or any(v is not None for v in options.values()):
+        if model or retune or any(v is not None for v in options.values()):
             raise click.UsageError("--resume continues a run with its own options; give no MODEL or options")
         folder = RunFolder.find(resume, runs_dir)
         _fit(folder.read().config, resume=folder, trust_code=trust_code)
         return
     if model is None:
         raise click.UsageError("name a MODEL to train (see `vtk models`), or --resume RUN")
-    _fit(_base_config(model, data_dir, download, runs_dir, options))
+    _fit(_base_config(model, data_dir, download, runs_dir, options), retune=retune)
 
 
 @cli.command()

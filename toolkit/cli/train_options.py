@@ -119,7 +119,12 @@ TRAIN_OPTIONS: list[TrainOption] = [
                 "dataset's own fact: yes for photos, no for digits and clothes and for imagefolder trees)."),
     TrainOption("--seed", "seed", _limited("seed"), "Seed: a CPU run repeats bit for bit."),
     TrainOption("--device", "device", click.Choice(CHOICES["device"]), "Where to train."),
-    TrainOption("--amp", "amp", click.Choice(CHOICES["amp"]), "Mixed precision (auto: bf16 on GPU)."),
+    TrainOption("--amp", "amp", click.Choice(CHOICES["amp"]), "Mixed precision (auto: the fastest measured on this "
+                "machine with finite loss and gradients)."),
+    TrainOption("--threads", "threads", _limited("threads"), "CPU threads (default: the fastest measured, from 1 to "
+                "all)."),
+    TrainOption("--kernels", "kernels", click.Choice(CHOICES["kernels"]), "vtk's fp32 CPU kernels or PyTorch's "
+                "(auto: the faster measured)."),
     TrainOption("--compile/--no-compile", "compile", bool, "torch.compile the model."),
     TrainOption("--activation", "activation", click.Choice(["relu", "leaky_relu", "tanh"]),
                 "Activation (lenet5).", model_arg=True),

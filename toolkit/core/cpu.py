@@ -4,6 +4,10 @@ An int8 or bf16 figure means little without them: without VNNI, x86 int8
 matrix products saturate unless weights use 7 bits (ONNX Runtime's
 `reduce_range`), and run no faster than fp32; AMX and AVX-512 BF16 are what
 make bf16 fast. Bench headers and the int8 exporter both read them here.
+
+They describe the machine; they never decide training speed. Training measures
+its precision, kernels and threads instead (training/tuning.py): the same flags
+made bf16 2.6x slower on one AVX-512 CPU and the right choice on another.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import functools
 import platform
 
-__all__ = ["cpu_features", "describe_features", "has_vnni"]
+__all__ = ["cpu_features", "describe_features", "has_vnni", "cpu_name", "cpu_identity"]
 
 # feature name -> the /proc/cpuinfo flags that provide it (any one is enough)
 _FEATURES = {
@@ -24,15 +28,32 @@ _FEATURES = {
 
 
 @functools.cache
-def _flags() -> frozenset[str] | None:
+def _cpuinfo_field(prefixes: tuple[str, ...]) -> str | None:
+    """The first /proc/cpuinfo line's value starting with one of `prefixes`; None where there is none."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith(("flags", "Features")):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(prefixes):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return None  # not Linux, or no flags line: unknown, never guessed
+    return None
+
+
+def _flags() -> frozenset[str] | None:
+    line = _cpuinfo_field(("flags", "Features"))
+    return None if line is None else frozenset(line.split())  # None: not Linux, or no flags line; never guessed
+
+
+def cpu_name() -> str:
+    """'AMD EPYC', as /proc/cpuinfo names the CPU; the platform's word for it elsewhere."""
+    return _cpuinfo_field(("model name",)) or platform.processor() or platform.machine()
+
+
+def cpu_identity() -> str:
+    """The CPU's name and every flag it reports, as one text: what a measured answer is valid for."""
+    flags = _flags()
+    return f"{cpu_name()} [{' '.join(sorted(flags)) if flags is not None else 'flags unknown'}]"
 
 
 def cpu_features() -> dict[str, bool | None]:

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["fast_kernels", "max_pool_2x2", "conv2d_fast_wgrad", "wants_fast_kernel"]
+__all__ = ["fast_kernels", "max_pool_2x2", "conv2d_fast_wgrad", "wants_fast_kernel", "kernels_apply"]
 
 
 def _pairs(v) -> tuple:
@@ -157,6 +157,21 @@ def _replacement(m: nn.Module):
             and m.padding_mode == "zeros" and isinstance(m.padding, tuple):
         return _conv_forward
     return None
+
+
+def kernels_apply(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether any layer of `model` takes one of vtk's kernels for the batch `x`: one forward pass without
+    gradients, so call it on a model whose BatchNorm statistics may move (training/probe.py uses a copy)."""
+    hits: list[bool] = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: hits.append(wants_fast_kernel(m, args[0])))
+             for m in model.modules() if _replacement(m) is not None]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return any(hits)
 
 
 @contextmanager

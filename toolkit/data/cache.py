@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from vtk_vision.core.atomic import save_tensors
 from vtk_vision.core.errors import DataError, VtkError
+from vtk_vision.core.ownership import why_not_private
 from vtk_vision.core.paths import cache_root
 from vtk_vision.core.text import printable
 
@@ -36,11 +36,6 @@ __all__ = ["cached", "cached_shapes", "fingerprint", "private_cache_dir"]
 
 log = logging.getLogger("vtk")
 FORMAT = "2"  # bump when the layout of cached tensors or their fingerprint changes
-
-
-def _private(folder: Path) -> bool:
-    st = folder.stat()
-    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 _warned: set[str] = set()
@@ -52,14 +47,14 @@ def private_cache_dir(sub: str) -> Path | None:
     folder = root / sub
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        if _private(root) and _private(folder):
+        why = why_not_private(root, folder)
+        if why is None:
             return folder
-        why = "is writable by others or owned by another user"
     except OSError as e:
-        why = f"cannot be used ({e.strerror})"
+        why = f"{printable(folder)} cannot be used ({e.strerror})"
     if str(folder) not in _warned:
         _warned.add(str(folder))
-        log.warning("cache folder %s %s; not using it (set VTK_CACHE_DIR to a folder of your own)",
+        log.warning("cache folder %s: %s; not using it (set VTK_CACHE_DIR to a folder of your own)",
                     printable(folder), why)
     return None
 
@@ -121,8 +116,25 @@ def cached_shapes(key: str, sources: list[Path]) -> dict | None:
         if _changed(meta["fingerprint"], fingerprint(sources)) is not None:
             return None
         return shapes | {"info": meta["info"]}
-    except (SafetensorError, OSError, KeyError, ValueError, TypeError, DataError):
-        return None
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError, DataError, MemoryError, RuntimeError):
+        return None  # listing only: sizes shown as not known, as for an entry never decoded
+
+
+def _mapped(key: str, path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The entry's tensors, memory-mapped, and its metadata. Under a memory limit (ulimit -v) the map itself
+    fails (safetensors says MemoryError, PyTorch's storage RuntimeError "unable to mmap"). Reading the file
+    instead needs the same memory and more (safetensors then aborts the process), and decoding again more
+    still, so the user is told in one line what to change."""
+    try:
+        tensors = load_file(path)
+        with safe_open(path, "pt") as f:
+            return tensors, json.loads(f.metadata()["vtk"])
+    except (MemoryError, RuntimeError) as e:
+        if isinstance(e, RuntimeError) and "allocate memory" not in str(e):
+            raise
+        raise DataError(f"not enough memory to map the cached {key} ({path.stat().st_size / 1e6:,.0f} MB at "
+                        f"{printable(path)}); raise the memory limit (ulimit -v) or run where more memory is "
+                        f"free") from None
 
 
 def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, torch.Tensor], dict]]
@@ -134,9 +146,7 @@ def cached(key: str, sources: list[Path], build: Callable[[], tuple[dict[str, to
         return build()
     if path.exists():
         try:
-            tensors = load_file(path)
-            with safe_open(path, "pt") as f:
-                meta = json.loads(f.metadata()["vtk"])
+            tensors, meta = _mapped(key, path)
             changed = _changed(meta["fingerprint"], current)
             if changed is None:
                 return tensors, meta["info"]

@@ -116,10 +116,25 @@ def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
     return [(prefix, value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value))]
 
 
+def _tuning(run: Run) -> str:
+    """How the run trained and every candidate the probe timed: the figures behind the choice."""
+    t = run.record.tuning
+    if t is None:
+        return '<p class="missing">recorded before vtk measured its training setting</p>'
+    rate = t.chosen_rate
+    rows = [[f.stage, f.setting.describe(t.device), round(f.images_per_s) if f.images_per_s else None,
+             "chosen" if f.setting == t.chosen else
+             f"{f.images_per_s / rate:.2f}x" if rate and f.images_per_s and f.finite else None, f.note]
+            for f in t.candidates]
+    table = html.table(["stage", "setting", "images/s", "throughput vs chosen", "note"], rows,
+                       ["" if f.finite else "bad" for f in t.candidates]) if rows else ""
+    return f"<h3>setting</h3><p>{html.esc(t.summary())}</p>" + table
+
+
 def _environment(run: Run, bench: dict | None) -> str:
     trained = [("device", run.record.device), ("mixed precision", run.record.amp),
                *_flat("", {k: v for k, v in run.record.versions.items()})]
-    parts = ["<h3>training</h3>" + html.key_values(trained)]
+    parts = ["<h3>training</h3>" + html.key_values(trained) + _tuning(run)]
     env = (bench or {}).get("environment")
     if isinstance(env, dict):
         parts.append("<h3>bench</h3>" + html.key_values(_flat("", env)))

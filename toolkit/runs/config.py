@@ -13,7 +13,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from vtk_vision.core.limits import Limit  # one definition for every door (core/limits.py)
 
-__all__ = ["TrainConfig", "Limit", "LIMITS", "CHOICES", "OPTIMIZERS", "SCHEDULES", "LOSSES", "AMP_MODES",
+__all__ = ["TrainConfig", "Limit", "LIMITS", "CHOICES", "OPTIMIZERS", "SCHEDULES", "LOSSES", "AMP_MODES", "KERNEL_MODES",
            "MAX_INPUT_SIZE"]
 
 
@@ -21,6 +21,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("onecycle", "step", "plateau", "none")
 LOSSES = ("ce", "mse")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+KERNEL_MODES = ("auto", "vtk", "torch")  # vtk: toolkit/core/fastpath.py; auto: measured (training/tuning.py)
 # set by vtk from the data and options, or by create_model itself: never a model argument of the user's
 RESERVED_MODEL_ARGS = frozenset({"num_classes", "in_channels", "input_size", "source", "kept"})
 MAX_INPUT_SIZE = 1024  # a square side beyond this is no small vision model, and its layers would not fit in memory
@@ -43,11 +44,13 @@ LIMITS: dict[str, Limit] = {
     "min_delta": Limit(0, 1),
     "jitter": Limit(0, 1),
     "seed": Limit(0, 2**63 - 1, integer=True),
+    "threads": Limit(1, 4096, integer=True),
 }
 CLASS_WEIGHT = Limit(0, 1e6)
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES, "amp": AMP_MODES,
     "monitor": ("val_acc", "val_loss"), "device": ("auto", "cpu", "cuda"),
+    "kernels": KERNEL_MODES,
 }
 
 
@@ -91,7 +94,9 @@ class TrainConfig:
     flip: bool | None = None            # None: whatever the dataset's entry says
     seed: int = 0
     device: str = "auto"
-    amp: str = "auto"
+    amp: str = "auto"                   # auto: measured before training (training/tuning.py)
+    threads: int | None = None          # None: measured, from 1 to torch's thread count
+    kernels: str = "auto"               # vtk or torch kernels on CPU; auto: measured
     compile: bool = False
     data_dir: str | None = None
     download: bool = False

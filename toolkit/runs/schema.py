@@ -23,6 +23,7 @@ from vtk_vision.core.errors import RunError
 from vtk_vision.core.preprocess import PreprocessSpec
 from vtk_vision.models import ModelInfo
 from vtk_vision.runs.config import TrainConfig
+from vtk_vision.runs.setting import TuningRecord
 
 __all__ = ["SCHEMA_VERSION", "STATUSES", "RunRecord", "DataRecord", "EpochStats", "Provenance",
            "ExportResult", "ExportRecord", "parse_run", "parse_export"]
@@ -158,6 +159,8 @@ class RunRecord:
     wall_s: float | None = None
     # data-parallel runs: {"world_size", "per_rank_batch", "backend", "nodes"}; None for one process
     distributed: dict | None = None
+    # how it trained (precision, threads, kernels, layout) and the probe's figures; None before vtk measured it
+    tuning: TuningRecord | None = None
     schema: int = SCHEMA_VERSION
 
     def moved_to(self, status: str, **changes) -> RunRecord:
@@ -264,6 +267,12 @@ def parse_run(data: Any, where: str) -> RunRecord:
     best_epoch, epochs_run = r.get("best_epoch", int, None), r.get("epochs_run", int, None)
     if best_epoch is not None and epochs_run is not None and not 0 <= best_epoch <= epochs_run:
         r.fail(f"'best_epoch' {best_epoch} is outside the {epochs_run} epochs run")
+    tuning = r.get("tuning", dict, None)
+    if tuning is not None:
+        try:
+            tuning = TuningRecord.from_dict(tuning)
+        except ValueError as e:
+            r.at("tuning").fail(str(e))
     wall_s = r.get("wall_s", (int, float), None)
     if wall_s is not None and not (math.isfinite(wall_s) and wall_s >= 0):
         r.fail(f"'wall_s' should be a finite number of seconds, got {wall_s}")
@@ -271,7 +280,7 @@ def parse_run(data: Any, where: str) -> RunRecord:
                      DataRecord(d.get("name", str), d.get("source", str, ""), classes, image_shape, prep),
                      config, r.get("device", str, "cpu"), r.get("amp", str, "None"),
                      {str(k): str(v) for k, v in r.get("versions", dict, {}).items()}, tuple(history), accuracy,
-                     best_epoch, epochs_run, wall_s, r.get("distributed", dict, None))
+                     best_epoch, epochs_run, wall_s, r.get("distributed", dict, None), tuning)
 
 
 @dataclass

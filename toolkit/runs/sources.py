@@ -23,21 +23,33 @@ from typing import Any
 from vtk_vision.core.digest import file_sha256
 from vtk_vision.core.errors import RunError
 from vtk_vision.core.text import printable
-from vtk_vision.core.trust import remember, require_trusted
+from vtk_vision.core.trust import remember, require_state_folder, require_trusted
 from vtk_vision.models import ModelInfo
 from vtk_vision.models.external import KeptCode, Source, helper_module_name, is_external
 from vtk_vision.runs.folder import RECORD, SOURCE_DIR, RunFolder
 
-__all__ = ["build_arguments", "keep_model_source"]
+__all__ = ["build_arguments", "keep_model_source", "ready_to_keep"]
 
 log = logging.getLogger("vtk")
+
+
+def _keeps_code(info: ModelInfo) -> bool:
+    return bool(info.source) and info.source.get("kind") in ("file", "module")
+
+
+def ready_to_keep(info: ModelInfo) -> None:
+    """Before the run folder is made: a model whose code the run will keep needs a state folder that can
+    record it as this user's (else the run could never rebuild it without --trust-code). Refused here, no
+    folder is left half-made and no run number is used up."""
+    if _keeps_code(info):
+        require_state_folder()
 
 
 def keep_model_source(folder: RunFolder, info: ModelInfo, text: str | None = None) -> ModelInfo:
     """Copy an external model's code (or `text`, a class's own source from a notebook) into the run folder
     and trust the copies here; the zoo and torchvision need nothing kept. A file spec's helper modules are
     kept beside it; a package's are only hashed (it stays installed)."""
-    if not info.source or info.source.get("kind") not in ("file", "module"):
+    if not _keeps_code(info):
         return info
     source = Source.from_dict(info.source)
     data = text.encode() if text is not None else Path(source.origin).read_bytes()

@@ -21,8 +21,9 @@ from vtk_vision.core.versions import library_versions
 from vtk_vision.data import Dataset, Split
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
-from vtk_vision.runs.sources import keep_model_source
+from vtk_vision.runs.sources import keep_model_source, ready_to_keep
 from vtk_vision.runs.schema import DataRecord, EpochStats, RunRecord
+from vtk_vision.runs.setting import TuningRecord
 
 __all__ = ["RunRecorder", "FollowerRecorder"]
 
@@ -42,22 +43,24 @@ class RunRecorder:
 
     @classmethod
     def create(cls, cfg: TrainConfig, ds: Dataset, model, prep: Preprocess, device, amp,
-               distributed: dict | None = None) -> RunRecorder:
+               distributed: dict | None = None, tuning: TuningRecord | None = None) -> RunRecorder:
+        ready_to_keep(model.vtk_info)
         folder = RunFolder.create(cfg.model, cfg.dataset, cfg.runs_dir)
         folder.lock()
         try:
-            return cls._started(folder, cfg, ds, model, prep, device, amp, distributed)
+            return cls._started(folder, cfg, ds, model, prep, device, amp, distributed, tuning)
         except BaseException:
             folder.unlock()
+            folder.discard()  # not started (no run.json): nothing is left that could be taken for a run
             raise
 
     @classmethod
-    def _started(cls, folder, cfg, ds, model, prep, device, amp, distributed) -> RunRecorder:
+    def _started(cls, folder, cfg, ds, model, prep, device, amp, distributed, tuning) -> RunRecorder:
         model.vtk_info = keep_model_source(folder, model.vtk_info, getattr(model, "vtk_source_text", None))  # a user model's .py travels with the run
         record = RunRecord(status="running", created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), model=model.vtk_info,
                            data=DataRecord(ds.name, ds.source, tuple(ds.classes), tuple(ds.shape), prep.spec),
                            config=cfg, device=str(device), amp=str(amp).replace("torch.", ""),
-                           versions=library_versions(), distributed=distributed)
+                           versions=library_versions(), distributed=distributed, tuning=tuning)
         folder.write(record)
         return cls(folder, record)
 

@@ -48,7 +48,10 @@ from vtk_vision.core.atomic import write_text
 from vtk_vision.core.paths import runs_root
 from vtk_vision.training.distributed import World, elastic_pointer, global_batches, join_world
 from vtk_vision.training.recorder import FollowerRecorder, RunRecorder
-from vtk_vision.core.device import autocast_dtype, memory_format_for, resolve_device
+from vtk_vision.core.device import resolve_device
+from vtk_vision.runs.setting import TuningRecord
+from vtk_vision.training.tuning import AMP_DTYPES, Request, check_options, choose_setting, first_epoch, \
+    resumed_setting
 
 __all__ = ["fit", "Hooks", "FitResult", "TrainingInterrupted", "TrainingDiverged"]
 
@@ -72,6 +75,7 @@ class Hooks:
     on_start: Callable[[dict], None] = lambda info: None
     on_batch: Callable[[int, int], None] = lambda i, n: None
     on_epoch: Callable[[EpochStats], None] = lambda row: None
+    on_note: Callable[[str], None] = lambda line: None   # something to tell the user between epochs
 
 
 @dataclass(frozen=True)
@@ -251,30 +255,36 @@ def _improved(cfg: TrainConfig, row: dict, state: _State) -> bool:
 
 
 def fit(cfg: TrainConfig, hooks: Hooks | None = None, resume: RunFolder | None = None,
-        world: World | None = None, model: nn.Module | None = None, trust_code: bool = False) -> FitResult:
+        world: World | None = None, model: nn.Module | None = None, trust_code: bool = False,
+        retune: bool = False) -> FitResult:
     """Train `cfg.model` (or `model`, an object built in Python), write its run folder, and return where it
     is and what it reached. `trust_code` lets a resumed run's copy of its model source run although this
     user's vtk did not write it (runs/sources.py).
 
     Under torchrun (WORLD_SIZE > 1 in the environment) this process is one rank of a data-parallel run
-    (training/distributed.py); only rank 0 prints through `hooks` and writes the run folder."""
+    (training/distributed.py); only rank 0 prints through `hooks` and writes the run folder.
+
+    Precision, kernels, threads and layout are measured before the first epoch unless `cfg` fixes them
+    (training/tuning.py); `retune` measures again instead of using this user's cached answer. The thread
+    count is PyTorch's again when `fit` returns."""
+    threads = torch.get_num_threads()
     world = join_world(cfg.device) if world is None else world
     try:
-        return _fit(cfg, hooks if world.main else None, resume, world, model, trust_code)
+        return _fit(cfg, hooks if world.main else None, resume, world, model, trust_code, retune)
     finally:
         world.leave()
+        torch.set_num_threads(threads)
 
 
 def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world: World, given: nn.Module | None,
-         trust_code: bool) -> FitResult:
+         trust_code: bool, retune: bool) -> FitResult:
     hooks = hooks or Hooks()
     if world.main and resume is not None:
         resume.refuse_if_trained()  # before the data loads; RunRecorder.resume takes the lock itself
+    if resume is None:
+        check_options(cfg, resolve_device(cfg.device))  # --kernels vtk with bf16, --amp fp16 on CPU: before any work
     cfg, device, ds, model, prep = _prepare(cfg, world, resume, given, trust_code)
     conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    memory_format = memory_format_for(device, conv)
-    amp = autocast_dtype(cfg.amp, device, conv)
-    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
 
     train_raw, val_split = ds.train.subset(cfg.subset, cfg.seed).split(cfg.val_fraction, cfg.seed)
     for what, split, fix in (("training", train_raw, "raise --subset or lower --val-fraction"),
@@ -285,13 +295,22 @@ def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world:
     train_raw, val_split, test_split = train_raw.to(device), val_split.to(device), ds.test.to(device)
     train_split = Split(prep.pad(train_raw.images), train_raw.labels)  # padded once, not per batch
     prep = prep.to(device)
-    model = model.to(device, memory_format=memory_format)
+    model = model.to(device)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     aug = Augment.for_dataset(ds, cfg.jitter, cfg.flip) if cfg.augment else None
     loss_fn = _loss_fn(cfg, len(ds.classes), device)
-    opt = _optimizer(cfg, model)
     # global batches per epoch; a last one smaller than the world is left out (distributed.global_batches)
     steps = len(train_split) // cfg.batch_size + (len(train_split) % cfg.batch_size >= world.size)
+    tuning = resumed_setting(resume.read(), device, conv) if resume is not None else choose_setting(Request(
+        cfg, model, lambda m: _optimizer(cfg, m), loss_fn, *_probe_batch(train_split, prep, cfg.batch_size),
+        cfg.epochs * steps, conv, distributed=world.size > 1, retune=retune))
+    tuning = world.share(tuning)  # every rank trains as rank 0 decided
+    torch.set_num_threads(tuning.chosen.threads)
+    memory_format = torch.channels_last if tuning.chosen.layout == "channels_last" else torch.contiguous_format
+    amp = AMP_DTYPES[tuning.chosen.amp]
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    model = model.to(memory_format=memory_format)
+    opt = _optimizer(cfg, model)
     sched, per_batch = _scheduler(cfg, opt, steps)
     step_model = model
     if world.size > 1:
@@ -303,14 +322,14 @@ def _fit(cfg: TrainConfig, hooks: Hooks | None, resume: RunFolder | None, world:
     step_model = torch.compile(step_model) if cfg.compile else step_model
 
     job = _Job(cfg, device, model, step_model, opt, sched, per_batch, gen, aug, prep, memory_format, steps, loss_fn,
-               amp, scaler, train_split, train_raw, val_split, test_split)
+               amp, scaler, train_split, train_raw, val_split, test_split, tuning)
     pointer = elastic_pointer(runs_root(cfg.runs_dir))
     writer = None
     if world.main:
         resume = resume or _restarted(pointer)
         per_rank = -(-cfg.batch_size // world.size)
         writer = RunRecorder.resume(resume, world.record(per_rank)) if resume else \
-            RunRecorder.create(cfg, ds, model, prep, device, amp, world.record(per_rank))
+            RunRecorder.create(cfg, ds, model, prep, device, amp, world.record(per_rank), tuning)
     try:
         if writer is not None and pointer is not None:
             write_text(pointer, writer.path.name + "\n")
@@ -359,12 +378,19 @@ class _Job:
     train_raw: Split
     val_split: Split
     test_split: Split
+    tuning: TuningRecord        # how it trains: precision, threads, kernels, layout, and why
+
+
+def _probe_batch(split: Split, prep: Preprocess, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The probe's batch: the split's first images, normalised as the run's are (no augmentation, no draw
+    from any generator)."""
+    return prep.normalise(split.images[:batch_size].float().div_(255)), split.labels[:batch_size]
 
 
 def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks: Hooks, world: World) -> RunRecord:
     """The epochs and the final results of one run, checkpointed; every way out leaves it complete or resumable."""
     (cfg, device, model, step_model, opt, sched, per_batch, gen, aug, prep, memory_format, steps, loss_fn, amp,
-     scaler, train_split, train_raw, val_split, test_split) = (getattr(job, f) for f in job.__dataclass_fields__)
+     scaler, train_split, train_raw, val_split, test_split, tuning) = (getattr(job, f) for f in job.__dataclass_fields__)
     state = _State()
     if resumed:
         try:
@@ -374,10 +400,11 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
                            f"({type(e).__name__}: {printable(e)}); start a new run") from None
     hooks.on_start({"run_dir": writer.path, "device": str(device), "amp": str(amp).replace("torch.", ""),
                     "train": len(train_split), "val": len(val_split), "test": len(test_split),
-                    "config": cfg, "start_epoch": state.epoch + 1})
+                    "config": cfg, "start_epoch": state.epoch + 1, "setting": tuning.summary()})
     splits = {"train": train_raw, "val": val_split, "test": test_split}
     t_start = time.perf_counter()
-    fast = device.type == "cpu" and amp is None and not cfg.compile  # see toolkit/core/fastpath.py
+    fast = tuning.chosen.kernels == "vtk" and device.type == "cpu" and amp is None and not cfg.compile  # fastpath.py
+    first = state.epoch + 1
     try:
         if not resumed:
             writer.checkpoint(_snapshot(model, opt, sched, gen, state))  # a death in epoch 1 resumes from the start
@@ -404,6 +431,9 @@ def _run(job: _Job, writer: RunRecorder | FollowerRecorder, resumed: bool, hooks
                         f"loss became {train_loss if not math.isfinite(train_loss) else val_loss} at epoch "
                         f"{state.epoch}; {kept}. Lower --lr, or try --amp off")
                 state.history.append(row)
+                if state.epoch == first and world.main and \
+                        (note := first_epoch(tuning, row["images_per_s"], seconds)):
+                    hooks.on_note(note)  # a cached setting that ran clearly slower: the next run measures again
                 if _improved(cfg, row, state):
                     state.best_score = row["val_acc"] if cfg.monitor == "val_acc" else -row[cfg.monitor]
                     state.best_epoch, state.best_weights, state.stale_epochs = \
