@@ -42,11 +42,14 @@ def test_two_processes_train_one_run_and_resume_after_sigterm(shared_data, tmp_p
     assert not list(runs.glob(".torchrun-*"))  # the restart pointer goes once the run is complete
 
 
-def test_torchrun_restarts_a_killed_worker_and_the_run_resumes(shared_data, tmp_path):
+def test_torchrun_restarts_a_killed_worker_and_the_run_resumes(shared_data, tmp_path, monkeypatch):
     """kill -9 of one worker mid-run: with --max-restarts 1 torchrun starts the job again, and the job finds
-    its run folder and continues from the last checkpoint instead of starting a new run."""
+    its run folder and continues from the last checkpoint instead of starting a new run. torchrun's log
+    folders of both attempts are gone from the temp folder afterwards."""
     import psutil
 
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     runs = tmp_path / "runs"
     run = runs / "lenet5-fashion-mnist-1"
     proc = _vtk(runs, shared_data, "train", *ARGS, "--nproc", "2", "--max-restarts", "1")
@@ -62,3 +65,18 @@ def test_torchrun_restarts_a_killed_worker_and_the_run_resumes(shared_data, tmp_
     record = json.loads((run / "run.json").read_text())
     assert record["status"] == "complete" and [h["epoch"] for h in record["history"]] == [1, 2, 3, 4]
     assert sorted(p.name for p in runs.iterdir() if not p.name.startswith(".")) == ["latest", run.name]
+    assert not [p for p in (tmp_path / "tmp").iterdir() if p.name.startswith(("torchelastic_", "vtk-torchrun-"))]
+
+
+def test_a_bad_option_under_nproc_is_said_once_and_leaves_no_torchrun_folder(shared_data, tmp_path, monkeypatch):
+    """Every rank meets the same unknown dataset: one line, no torchrun log line, and torchrun's log folder
+    (a `torchelastic_*` folder in the temp folder by default) gone when the launcher ends."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the launcher's and torchrun's temp folder
+    proc = _vtk(tmp_path / "runs", shared_data, "train", *ARGS, "--nproc", "2", "--dataset", "nope")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and out.strip().splitlines() == [out.strip()], out
+    assert out.startswith("Error: unknown dataset 'nope'") and "torch/distributed" not in out
+    assert list(temp.iterdir()) == []
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
