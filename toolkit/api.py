@@ -78,7 +78,8 @@ def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "
            trust_code: bool = False, **options: Any) -> list:
     """Export a run in each format, each checked against eager PyTorch; the ExportResults (export.json rows).
 
-    `options` are ExportOptions fields (precision, dynamic_batch, bake_preprocess, opset, ...)."""
+    `formats` is one name, "all" or a list; `options` are ExportOptions fields (precision, dynamic_batch,
+    bake_preprocess, opset, ...), held to `vtk export`'s limits before the run is read."""
     from vtk_vision.core.limits import names
     from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
 
@@ -109,7 +110,8 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     """Accuracy and latency per runtime, provider, thread count and batch size, of a run or of an .onnx /
     .torchscript / .pt2 file vtk never wrote (synthetic inputs; `input_size`, `input_shape`, `dataset` with
     `mean`/`std` as for `vtk bench FILE`). `options` are BenchOptions fields (runtimes, providers, batch_sizes,
-    threads, precisions, min_s, trust_code, ...). `save` writes RUN/bench.json (or FILE.bench.json)."""
+    threads, precisions, min_s, trust_code, ...), held to `vtk bench`'s limits before any work; a bare name or
+    number is one (`runtimes="onnx"`). `save` writes RUN/bench.json (or FILE.bench.json)."""
     from vtk_vision.bench.foreign import bench_file, is_artifact_file
     from vtk_vision.bench.report import write_outputs
     from vtk_vision.bench.rows import Row
