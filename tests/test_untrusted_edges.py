@@ -110,19 +110,7 @@ def test_good_launcher_values_pass_as_torchrun_reads_them():
 
 # --- 9, 10: a refused weights file or checkpoint is one clean line -------------------------------------------
 
-MARKER = "VTK-PAYLOAD-RAN"
-
-
-class _Payload:
-    """Unpickling this calls os.mkdir(marker): visible proof that code ran."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        import os
-
-        return (os.mkdir, (self.marker,))
+from tests.test_untrusted import MARKER, _Payload  # noqa: E402  (one payload for every crafted pickle)
 
 
 def _crafted(kind: str, path, marker):
