@@ -13,6 +13,7 @@ from collections.abc import Callable
 from torch import nn
 
 from vtk_vision.core.errors import UnknownNameError
+from vtk_vision.core.install import require_torchvision
 
 __all__ = ["names", "factory", "DEFAULT_SHAPE", "DEFAULT_CLASSES"]
 
@@ -21,6 +22,7 @@ DEFAULT_SHAPE, DEFAULT_CLASSES = (3, 224, 224), 1000  # ImageNet's, which torchv
 
 def names() -> list[str]:
     """The classification models, as `torchvision.models.list_models(module=torchvision.models)` lists them."""
+    require_torchvision("a torchvision:NAME model")
     import torchvision
 
     return torchvision.models.list_models(module=torchvision.models)

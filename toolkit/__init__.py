@@ -17,6 +17,10 @@ def __getattr__(name: str):
     """`vtk_vision.train` and friends (toolkit/api.py), imported on first use so that `import vtk_vision`
     and `vtk --help` stay free of torch."""
     if name in _API:
+        from vtk_vision.core.install import missing_stack
+
+        if (missing := missing_stack()) is not None:
+            raise ImportError(missing)
         from vtk_vision import api
 
         return getattr(api, name)

@@ -91,8 +91,12 @@ def main() -> None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+    from vtk_vision.core.install import missing_stack
     from vtk_vision.core.signals import install
 
+    if (missing := missing_stack()) is not None and not {"--help", "-h", "--version"} & set(sys.argv[1:]):
+        click.echo(f"Error: {missing}", err=True)
+        sys.exit(1)
     install()
     try:
         cli(obj={})

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 from vtk_vision.core.errors import DataError, UnknownNameError
+from vtk_vision.core.install import require_torchvision
 from vtk_vision.core.paths import data_root
 from vtk_vision.core.text import printable
 from vtk_vision.data import sources
@@ -103,6 +104,7 @@ def _download(entry: DatasetEntry, root: Path) -> None:
     name = entry.name
     if entry.download_as is None:
         raise DataError(f"{name} cannot be downloaded; copy its files under {root}")
+    require_torchvision("--download")
     cls = sources.torchvision_dataset(entry.download_as)
     try:
         for train in (True, False):

@@ -1,4 +1,4 @@
-"""Readers that turn each source on disk into uint8 tensors, using torchvision's datasets.
+"""Readers that turn each source on disk into uint8 tensors, with no torchvision and no pickle.load.
 
 Each reader returns `(tensors, info)`: tensors `train_x`, `train_y`, `test_x`,
 `test_y` with images as (N, C, H, W) uint8, and info holding the class names.
@@ -65,20 +65,15 @@ def read_idx_set(root: Path, name: str, classes: tuple[str, ...] | None = None) 
 
 
 def read_cifar_pickles(root: Path) -> Decoded:
-    """torchvision's pickled CIFAR-10 batches (`cifar-10-batches-py`)."""
-    try:
-        cifar = torchvision_dataset("CIFAR10")
-        train, test = cifar(str(root), train=True), cifar(str(root), train=False)
-    except RuntimeError as e:
-        raise DataError(f"CIFAR-10 batches under {root / 'cifar-10-batches-py'} are damaged ({e}); "
-                        f"delete the folder and use --download, or point --data-dir elsewhere") from None
+    """CIFAR-10's python batches (`cifar-10-batches-py`), through an unpickler that resolves numpy arrays only."""
+    from vtk_vision.data.cifar_pickles import TEST_BATCH, TRAIN_BATCHES, read_batches, read_class_names
 
-    def nchw(a):
-        return torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
-
-    return ({"train_x": nchw(train.data), "train_y": torch.tensor(train.targets),
-             "test_x": nchw(test.data), "test_y": torch.tensor(test.targets)},
-            {"classes": list(train.classes)})
+    folder = root / "cifar-10-batches-py"
+    train_x, train_y = read_batches(folder, TRAIN_BATCHES)
+    test_x, test_y = read_batches(folder, (TEST_BATCH,))
+    return ({"train_x": torch.from_numpy(train_x), "train_y": torch.from_numpy(train_y),
+             "test_x": torch.from_numpy(test_x), "test_y": torch.from_numpy(test_y)},
+            {"classes": read_class_names(folder)})
 
 
 def unpack_tarball(tarball: Path, name: str) -> Path:
