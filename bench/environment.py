@@ -13,17 +13,6 @@ import torch
 __all__ = ["environment"]
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _gpu() -> dict | None:
     if not torch.cuda.is_available():
         return None
@@ -40,10 +29,10 @@ def environment(threads: tuple[int, ...]) -> dict:
     """Where and with what the figures were taken; `threads` is the list of thread counts the rows used
     (files from before thread scaling hold one int here)."""
     import onnxruntime as ort
-    from vtk_vision.core.cpu import cpu_features, describe_features
+    from vtk_vision.core.cpu import cpu_features, cpu_name, describe_features
     from vtk_vision.core.versions import library_versions
 
-    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": _cpu_model(),
+    return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": cpu_name(),
             "cpu_features": cpu_features(), "cpu_features_text": describe_features(), "cpu_count": os.cpu_count(), "threads": list(threads), "gpu": _gpu(),
             "ort_providers_available": ort.get_available_providers(), "versions": library_versions(),
             "platform": platform.platform()}
