@@ -39,7 +39,10 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
           metadata: dict[str, str]) -> None:
     dynamic = {"images": {0: torch.export.Dim("batch", min=1, max=1 << 20)}} if opts.dynamic_batch else None
     try:  # the exporter narrates every step at INFO/WARNING; its errors still raise
-        with quiet("onnxscript", "torch.onnx", "torch.export"):
+        with quiet("onnxscript", "torch.onnx", "torch.export"), warnings.catch_warnings():
+            # torch 2.13 (the CPU-only install) warns about its own pytree internals while exporting
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
             program = torch.onnx.export(module, (example,), None, dynamo=True, external_data=False,
                                         opset_version=opts.opset, input_names=["images"],
                                         output_names=["logits"], dynamic_shapes=dynamic, verbose=False)
