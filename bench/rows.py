@@ -42,7 +42,7 @@ class Timing:
     max_rounds: int = 3       # rounds at most per row, the first included
     keep_samples: bool = True  # raw per-call samples in the row (bench.json grows by ~10 bytes a call)
     # one call (a load, or one batch) longer than this is stopped and its rows fail (core/stoppable.py);
-    # None: no limit. The slowest call in the README's tables (vgg3, batch 256, one thread) took 0.19 s.
+    # None: no limit. The slowest call in docs/bench.md's tables (vgg3, batch 256, one thread) took 0.19 s.
     call_timeout_s: float | None = 60.0
 
 

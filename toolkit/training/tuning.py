@@ -109,7 +109,7 @@ def _candidates(req: Request, device: torch.device, fixed: dict) -> dict[str, tu
 
 def _unmeasured(device: torch.device, fixed: dict, conv: bool, compiled: bool) -> Setting:
     """The setting of a run nothing was measured for: the user's values, else fp32 on the current threads,
-    vtk's kernels on CPU, and the layout each device measured best for conv nets (see README)."""
+    vtk's kernels on CPU, and the layout each device measured best for conv nets (see docs/train.md)."""
     amp = fixed.get("amp", "fp32")
     kernels = fixed.get("kernels", "vtk" if device.type == "cpu" and amp == "fp32" and not compiled else "torch")
     return Setting(amp, int(fixed.get("threads", torch.get_num_threads())), kernels,
