@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from vtk_vision.bench.keys import report_threads, row_key, runtime_label, thread_label
+from vtk_vision.bench.percentiles import shown
 from vtk_vision.core.atomic import write_text
 
 __all__ = ["not_run_lines", "reasons", "COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
@@ -74,10 +75,10 @@ def table_rows(report: dict) -> list[list[str]]:
         if r["status"] != "ok":
             out.append(head + [NOT_MEASURED] * (len(COLUMNS) - len(head)))
             continue
-        lat = r["latency_ms"]
-        spread = lat.get("spread") or (lat["p90"] / lat["p50"])
-        out.append(head + _accuracy_cells(r) + [f"{lat['p50']:.4f}", f"{spread:.2f}", f"{lat['p99']:.4f}",
-                                                f"{r['images_per_s']:,.0f}", _memory(r)])
+        lat, n = r["latency_ms"], r["latency_ms"].get("n")
+        spread = lat.get("spread") or (lat["p90"] / lat["p50"])  # a p90 from too few calls is no figure either
+        out.append(head + _accuracy_cells(r) + [shown(lat["p50"], n, 0.5), shown(spread, n, 0.9, ".2f"),
+                                                shown(lat["p99"], n, 0.99), f"{r['images_per_s']:,.0f}", _memory(r)])
     return out
 
 

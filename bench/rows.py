@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from vtk_vision.bench.keys import runtime_label, thread_label
 from vtk_vision.bench.memory import MemoryWindow
+from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
 from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
@@ -34,7 +35,7 @@ class Timing:
     """How long each row is timed, and when a row counts as too noisy to trust."""
 
     warmup_s: float = 0.3
-    min_iters: int = 50
+    min_iters: int = min_samples(0.9)  # the p90 behind max_spread needs 64 calls (bench/percentiles.py)
     min_s: float = 1.0
     # p90 / p50 above this: timed again. Calls under 0.1 ms on the shared 2-core EPYC held 1.29-1.31 in three
     # rounds running (ONNX Runtime, LeNet-5, batch 1): 1.25 would re-time them without ever settling.

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from vtk_vision.bench.environment import environment
 from vtk_vision.bench.memory import MEASURE
+from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.bench.rows import (
     Inputs,
     Row,
@@ -64,7 +65,7 @@ class BenchOptions:
     runtimes: tuple[str, ...] = tuple(runtimes())
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
-    min_iters: int = 50
+    min_iters: int = min_samples(0.9)  # 64: enough for the p90 of p90/p50 (bench/percentiles.py)
     min_s: float = 1.0
     threads: tuple[int, ...] | int = ()  # one row per count; () is default_threads(); an int is one count
     precisions: tuple[str, ...] = ("fp32",)  # reduced ones run on the runtimes whose artifact format has them
