@@ -63,3 +63,29 @@ def test_min_iters_defaults_to_the_p90_bound():
     from vtk_vision.bench.run import BenchOptions
 
     assert BenchOptions().min_iters == Timing().min_iters == min_samples(0.9) == 64
+
+
+def test_every_closed_loop_row_times_the_first_call_after_each_idle_gap(monkeypatch):
+    import time
+
+    from tests.test_bench import _fake_runtime, _time
+    from vtk_vision.bench.report import cold_line, table_rows
+
+    idle: list[float] = []  # the idle time before each call, seen from inside the runtime
+    last = [time.perf_counter()]
+
+    def call():
+        now = time.perf_counter()
+        idle.append(now - last[0])
+        last[0] = now
+
+    _fake_runtime(monkeypatch, "idle", lambda: call)
+    (row,) = [r.to_dict() for r in _time("idle", max_spread=100, cold_gaps_s=(0.01, 0.05), cold_repeats=2)]
+    assert set(row["cold_ms"]) == {"after_10ms", "after_50ms"}
+    assert sorted(idle)[-4:-2] >= [0.01, 0.01] and sorted(idle)[-2:] >= [0.05, 0.05]  # 2 calls after each gap
+    ratio = row["cold_ms"]["after_50ms"] / row["latency_ms"]["p50"]
+    report = {"environment": {"threads": [1]}, "rows": [row | {"cold_ms": row["cold_ms"] | {"after_100ms": 1.0}}]}
+    assert table_rows(report)[0][-1] == f"{1.0 / row['latency_ms']['p50']:.1f}x"
+    assert f"after 50ms idle {ratio:.1f}-{ratio:.1f}x" in cold_line(report)
+    (quiet,) = [r.to_dict() for r in _time("idle", max_spread=100, cold_repeats=0)]
+    assert quiet["cold_ms"] is None and table_rows({"rows": [quiet]})[0][-1] == "-"

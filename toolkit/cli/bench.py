@@ -180,6 +180,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         FASTEST_COLUMNS,
         OPTIONAL,
         RIGHT,
+        cold_line,
         environment_line,
         fastest_rows,
         not_run_lines,
@@ -204,6 +205,8 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         console.print(line)
     for note in report.get("notes", []):
         console.print(note)
+    if cold := cold_line(report):
+        console.print(cold)
     unstable = sum(bool(row.get("unstable")) for row in report["rows"])
     console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall "
                   f"cannot drag it); p90/p50 over {opts.max_spread:g} is timed again, up to {opts.max_rounds} "
