@@ -89,3 +89,104 @@ def test_every_closed_loop_row_times_the_first_call_after_each_idle_gap(monkeypa
     assert f"after 50ms idle {ratio:.1f}-{ratio:.1f}x" in cold_line(report)
     (quiet,) = [r.to_dict() for r in _time("idle", max_spread=100, cold_repeats=0)]
     assert quiet["cold_ms"] is None and table_rows({"rows": [quiet]})[0][-1] == "-"
+
+
+# ------------------------------------------------ LoadGen's verdict on stub services whose latency is injected
+def _stub_test(scenario: str, service_s: float, **settings):
+    import time
+
+    from vtk_vision.bench.loadgen_sut import run_test, test_settings
+
+    kw = {"min_duration_s": 0.2, "min_queries": 100, "max_duration_s": 20.0} | settings
+    return run_test([lambda idx: time.sleep(service_s)], 64, test_settings(scenario, **kw))
+
+
+def test_a_generous_budget_is_valid_and_every_query_latency_is_kept():
+    r = _stub_test("server", 0.0, qps=200, target_latency_ms=1000, min_queries=662)
+    assert r.validity == "VALID" and all(r.checks[k] for k in ("min duration", "min queries", "early stopping"))
+    assert r.queries == len(r.latencies_ms) == len(r.issue_delays_ms) >= 662
+    assert r.latency_ms["p99"] <= 1000 and r.target_latency_ms == 1000 and r.target_percentile == 0.99
+    assert r.lateness_ms["n"] == r.queries and 0 <= r.lateness_ms["p50"] <= r.lateness_ms["max"]
+
+
+def test_queries_slower_than_the_budget_are_invalid_for_the_latency_constraint():
+    r = _stub_test("server", 0.02, qps=20, target_latency_ms=5, min_queries=30)  # every query at least 20 ms
+    assert r.validity == "INVALID" and r.checks["latency constraint"] is False and r.checks["early stopping"] is False
+    assert min(r.latencies_ms) >= 20 and r.latency_ms["p50"] >= 20  # from the scheduled time: at least the service
+
+
+def test_too_few_queries_for_early_stopping_are_invalid():
+    r = _stub_test("single-stream", 0.002, min_queries=10, max_duration_s=0.05, min_duration_s=0.01)
+    assert r.queries <= 25 and r.validity == "INVALID" and r.checks["early stopping"] is False  # 64 needed
+    assert "64 queries" in r.early_stopping  # LoadGen's own words: "Need to process at least 64 queries"
+    multi = _stub_test("multi-stream", 0.0, min_queries=100, min_duration_s=0.05, samples_per_query=4)
+    assert multi.queries < 662 and multi.checks["early stopping"] is False and multi.validity == "INVALID"
+
+
+def test_the_peak_search_brackets_the_edge_within_five_percent():
+    from vtk_vision.bench.loadgen_scenarios import search_peak
+    from vtk_vision.bench.loadgen_sut import LoadResult
+
+    def fake(edge):
+        def probe(qps):
+            return LoadResult("VALID" if qps <= edge else "INVALID", {}, "", 1, qps, qps, {"p99": 1.0}, 1.0, 0.99,
+                              {"p99": 0.0})
+        return probe
+
+    for start in (100.0, 5_000.0, 1234.0):
+        peak, result, probes = search_peak(fake(1234.0), start, floor_qps=10)
+        failing = min(p["qps"] for p in probes if p["validity"] == "INVALID")
+        assert peak <= 1234 < failing <= peak * 1.05 + 1e-3 and result.validity == "VALID" and len(probes) <= 16
+    peak, result, probes = search_peak(fake(5.0), 1000.0, floor_qps=10)  # nothing at or above the floor passes
+    assert peak is None and result.validity == "INVALID" and min(p["qps"] for p in probes) >= 10
+
+
+def test_load_options_refuse_what_does_not_fit():
+    from vtk_vision.bench.loadgen_scenarios import LoadOptions
+    from vtk_vision.core.errors import VtkError
+
+    with pytest.raises(VtkError, match="--scenario server"):
+        LoadOptions("offline", slo_ms=1.0)
+    assert LoadOptions("multi-stream").batch == 8 and LoadOptions("server").min_queries == 662
+    assert LoadOptions("single-stream").min_queries == 64 and LoadOptions("offline", max_batch=4).batch == 4
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--slo", "p99=1ms"], "go with --scenario"),
+    (["--scenario", "offline", "--slo", "p99=1ms"], "go with --scenario server"),
+    (["--scenario", "server", "--slo", "p99=1ms", "--qps", "5"], "not both"),
+    (["--scenario", "server", "--slo", "99=1ms"], "not a budget like p99=1ms"),
+    (["--scenario", "server", "--batch-timeout", "soon"], "not a time"),
+])
+def test_bad_load_options_are_one_line_and_exit_2(args, says, tmp_path):
+    from click.testing import CliRunner
+    from vtk_vision.cli import cli
+
+    res = CliRunner().invoke(cli, ["bench", str(tmp_path / "no-run"), *args], obj={})
+    assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_real_server_row_on_lenet5(trained_run, shared_data, tmp_path, monkeypatch):
+    """LeNet-5 through ONNX Runtime under LoadGen's server scenario, short: the row's shape, not its speed."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+    from vtk_vision.cli import cli
+
+    monkeypatch.setenv("VTK_DATA_DIR", str(shared_data))
+    run = tmp_path / trained_run.name
+    shutil.copytree(trained_run, run)
+    res = CliRunner().invoke(cli, ["bench", str(run), "--runtime", "onnx", "--threads", "1", "--batch-sizes", "1",
+                                   "--min-s", "0.05", "--warmup-s", "0", "--scenario", "server", "--qps", "1000",
+                                   "--load-s", "0.2", "--max-batch", "4"], obj={})
+    assert res.exit_code == 0, res.output
+    assert "LoadGen server" in res.output and ("VALID" in res.output)
+    report = json.loads((run / "bench.json").read_text())
+    (row,) = report["load"]["rows"]
+    assert row["status"] == "ok" and row["validity"] in ("VALID", "INVALID") and row["target_qps"] == 1000
+    assert row["max_batch"] == 4 and row["queries"] == len(row["latencies_ms"]) >= 662
+    assert row["accuracy"] == report["rows"][0]["accuracy"] and row["size_bytes"] == report["rows"][0]["size_bytes"]
+    assert report["rows"][0]["cold_ms"]["after_100ms"] > 0
+    assert not list(tmp_path.glob("mlperf_log*")) and not list(run.glob("mlperf_log*"))  # logs went to a temp dir
