@@ -24,7 +24,7 @@ from torch import nn
 from vtk_vision.core.errors import RunError
 from vtk_vision.runs.folder import Run, RunFolder, load_run
 
-__all__ = ["train", "load", "export", "benchmark", "BenchReport"]
+__all__ = ["train", "load", "export", "benchmark", "recommend", "BenchReport"]
 
 
 def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
@@ -132,3 +132,18 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     if save:
         write_outputs(report, out)
     return BenchReport([Row(**row) for row in report["rows"]], report["environment"], report)
+
+
+def recommend(sources: str | Path | Sequence[str | Path] | None = None, *, max_p99_ms: float | None = None,
+              max_accuracy_drop: float | None = None, max_size_bytes: int | None = None,
+              scenario: str | None = None, min_qps: float | None = None, runs_dir: str | Path | None = None):
+    """`vtk recommend`'s record from measured rows only: runs (Run, folder, name; None: the latest) or bench JSON
+    files. A Recommendation: `.pick` (None when nothing fits, then `.closest`), `.why`, `.front`, `.rejected`
+    ((row, [constraints missed])), `.ties`; `.to_dict()` is what `--json` prints."""
+    from vtk_vision.bench.recommend import Constraints, bench_files, read_sources
+    from vtk_vision.bench.recommend import recommend as choose
+
+    given = [sources] if isinstance(sources, (str, Path, Run)) else list(sources or [])
+    paths = [s.folder.output("bench.json") if isinstance(s, Run) else s for s in given]
+    constraints = Constraints(max_p99_ms, max_accuracy_drop, max_size_bytes, scenario, min_qps)
+    return choose(read_sources(bench_files(paths, runs_dir)), constraints)
