@@ -175,3 +175,16 @@ def test_the_python_api_returns_the_same_record(tmp_path):
     assert rec.pick.name == "openvino/cpu/b1/t1" and rec.rejected[0][1] == ["size 270 KB > 200 KB"]
     assert rec.to_dict() == json.loads(_vtk(path, "--max-size", "200KB", "--json").output)
     assert vtk.recommend([path], max_size_bytes=1).pick is None
+
+
+def test_the_report_shows_the_front_the_pick_and_a_plot_or_says_why_not(tmp_path):
+    from vtk_vision.inspection.report_recommend import recommend_section
+
+    path = _bench(tmp_path, [_row("onnx", 0.05, size=100_000), _row("tflite", 0.12, size=50_000, seed=2),
+                             _row("openvino", 0.09, size=120_000, accuracy=0.89, seed=1)])
+    page = recommend_section(path)
+    assert "ship onnx/cpu/b1/t1" in page and "Pareto front" in page and "data:image/png" in page
+    assert "tflite/cpu/b1/t1" in page and "openvino/cpu/b1/t1" not in page.split("<img")[0]  # beaten: off the front
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert "no recommendation" in recommend_section(bad) and "bad.json" in recommend_section(bad)
