@@ -223,7 +223,9 @@ def recommend(reports: list[tuple[str, dict]], k: Constraints) -> Recommendation
     rejected = [(c, m) for c in rows if (m := _missed(c, k))]
     fits = [c for c in rows if not _missed(c, k)]
     if not fits:
-        closest = min(rows, key=lambda c: (len(_missed(c, k)), _overshoot(c, k)))
+        # fewest constraints missed, then fewest of them unmeasured (a near miss is closer than an unknown)
+        closest = min(rows, key=lambda c: (len(_missed(c, k)), sum("not measured" in m for m in _missed(c, k)),
+                                           _overshoot(c, k)))
         return Recommendation(k, None, f"nothing meets every constraint; closest: {closest.name} "
                               f"({'; '.join(_missed(closest, k))})", [], [], rejected, [], closest)
     front = sorted(_pareto(fits, server), key=lambda c: _axes(c, server))
@@ -243,17 +245,17 @@ def recommend(reports: list[tuple[str, dict]], k: Constraints) -> Recommendation
 
 def bench_files(sources: tuple[str | Path, ...] | list, runs_dir: str | Path | None = None) -> list[Path]:
     """Bench JSON files as given; a run folder or run name means its bench.json; none means the latest run's."""
-    from vtk_vision.runs.folder import RunFolder
+    from vtk_vision.runs.locate import locate_run
 
     out = []
     for s in sources or (None,):
         if s is not None and Path(s).is_file():
             out.append(Path(s))
             continue
-        folder = RunFolder.find(s, runs_dir)
-        bench = folder.output("bench.json")
+        folder = locate_run(s, runs_dir, "run.json", "latest")  # runs/folder.py's names, without importing torch
+        bench = folder / "bench.json"
         if not bench.is_file():
-            raise VtkError(f"{folder.path.name} has no bench.json; run `vtk bench {folder.path}` first")
+            raise VtkError(f"{folder.name} has no bench.json; run `vtk bench {folder}` first")
         out.append(bench)
     return out
 

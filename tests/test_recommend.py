@@ -188,3 +188,19 @@ def test_the_report_shows_the_front_the_pick_and_a_plot_or_says_why_not(tmp_path
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert "no recommendation" in recommend_section(bad) and "bad.json" in recommend_section(bad)
+
+
+def test_a_run_name_means_its_bench_json_and_no_torch_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "runs" / "lenet5-x"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (tmp_path / "runs" / "latest").write_text("lenet5-x")
+    _bench(run, [_row("onnx", 0.05)])
+    code = ("import sys; from vtk_vision.cli import cli; "
+            "sys.argv = ['vtk', 'recommend', '--runs-dir', sys.argv[1]]\n"
+            "try:\n    cli(obj={})\nexcept SystemExit as e:\n    print('torch' in sys.modules, e.code)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], capture_output=True, text=True)
+    assert "ship onnx/cpu/b1/t1" in out.stdout and out.stdout.strip().endswith("False 0"), out.stdout + out.stderr
