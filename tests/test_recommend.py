@@ -204,3 +204,9 @@ def test_a_run_name_means_its_bench_json_and_no_torch_is_imported(tmp_path):
             "try:\n    cli(obj={})\nexcept SystemExit as e:\n    print('torch' in sys.modules, e.code)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs")], capture_output=True, text=True)
     assert "ship onnx/cpu/b1/t1" in out.stdout and out.stdout.strip().endswith("False 0"), out.stdout + out.stderr
+
+
+def test_a_row_name_from_a_file_is_never_markup_or_control_characters(tmp_path):
+    path = _bench(tmp_path, [_row("[bold red]onnx\x1b[2J", 0.05), _row("openvino", 0.9, seed=1)])
+    res = _vtk(path, "--max-p99", "1.2ms")
+    assert res.exit_code == 0 and "[bold red]onnx\\x1b[2J" in res.output and "\x1b" not in res.output

@@ -9,6 +9,7 @@ from vtk_vision.cli.load_options import parse_ms
 from vtk_vision.cli.options import Bounded, json_flag, runs_dir_option
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.limits import Limit
+from vtk_vision.core.text import printable
 
 __all__ = ["recommend"]
 
@@ -45,10 +46,10 @@ def _show(rec, server: bool) -> None:
         fits = f"{len(rec.fits)} row{'s' * (len(rec.fits) != 1)}"
         console.print(table(f"Pareto front of the {fits} meeting every constraint (speed, accuracy, size)",
                             columns, [cells(c) for c in rec.front], right=set(columns) - {"row"}))
-    for c, missed in rec.rejected:
-        console.print(f"rejected {c.name}: {'; '.join(missed)}")
+    for c, missed in rec.rejected:  # names come from a file: never markup, no control characters
+        console.print(printable(f"rejected {c.name}: {'; '.join(missed)}"), markup=False)
     if rec.pick is not None:
-        console.print(f"ship {rec.why}")
+        console.print(printable(f"ship {rec.why}"), markup=False)
 
 
 @cli.command()
@@ -78,10 +79,13 @@ def recommend(sources, max_p99, max_accuracy_drop, max_size, scenario, min_qps, 
     if min_qps is not None and scenario != "server":
         raise click.UsageError("--min-qps goes with --scenario server (a request rate under load)")
     constraints = Constraints(max_p99, max_accuracy_drop, max_size, scenario, min_qps)
-    rec = choose(read_sources(bench_files(sources, runs_dir)), constraints)
+    reports = read_sources(bench_files(sources, runs_dir))
+    rec = choose(reports, constraints)
     if as_json:
         emit_json(rec.to_dict())
     else:
+        for i, (source, _) in enumerate(reports if len(reports) > 1 else []):
+            console.print(printable(f"[{i + 1}] {source}"), markup=False)  # the [n] after each row's name
         _show(rec, scenario == "server")
     if rec.pick is None:
         raise VtkError(rec.why)
