@@ -12,12 +12,12 @@ utilisation rho = 0.5. Pollaczek-Khinchine gives its mean time in system:
 A closed loop (one call after another) would say 1.0 ms: the queue is what it
 cannot see. The check passes when LoadGen's mean is within 15% of W. On a busy
 host the stub's own service stretches and varies (an M/G/1 queue then), so the
-script also prints W from the service times really taken, E[S] + lambda E[S^2] /
-(2 (1 - rho)), which tells a busy host from a wrong harness. The service waits in `time.sleep` (no spinning: a spin holds the GIL that
-LoadGen's issuing thread needs to hand over the next query, and made the
-issue delay worse here).
-This is a script, not a test: its figures depend on how busy the machine is,
-and it prints LoadGen's own issue delay so a busy host shows as such.
+script also prints W from the service times really taken, E[S] + lambda E[S^2]
+/ (2 (1 - rho)), which tells a busy host from a wrong harness. The service
+waits in `time.sleep` without spinning: a spin holds the GIL that LoadGen's
+issuing thread needs to hand over the next query, and made the issue delay
+worse here. This is a script, not a test: its figures depend on how busy the
+machine is, and it prints LoadGen's own issue delay so a busy host shows as such.
 """
 
 from __future__ import annotations

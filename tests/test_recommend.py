@@ -25,7 +25,8 @@ def _row(runtime, p50, *, n=1000, size=100_000, accuracy=0.90, batch=1, threads=
             "status": "ok", "reason": None, "size_bytes": size, "accuracy": accuracy,
             "accuracy_delta": None if accuracy is None else accuracy - REFERENCE,
             "correct": None if accuracy is None else int(accuracy * 10_000),
-            "latency_ms": {"n": n, "p50": med, "p90": float(ms[int(0.9 * n) - 1]), "p99": float(ms[-(-99 * n // 100) - 1])},
+            "latency_ms": {"n": n, "p50": med, "p90": float(ms[int(0.9 * n) - 1]),
+                           "p99": float(ms[-(-99 * n // 100) - 1])},
             "images_per_s": batch / med * 1e3, "samples_ms": [float(v) for v in ms] if samples else None}
 
 

@@ -143,8 +143,9 @@ def recommend(sources: str | Path | Sequence[str | Path] | None = None, *, max_p
     """`vtk recommend`'s record from measured rows only: runs (Run, folder, name; None: the latest) or bench JSON
     files. A Recommendation: `.pick` (None when nothing fits, then `.closest`), `.why`, `.front`, `.rejected`
     ((row, [constraints missed])), `.ties`; `.to_dict()` is what `--json` prints."""
-    from vtk_vision.bench.recommend import Constraints, bench_files, read_sources
+    from vtk_vision.bench.recommend import Constraints
     from vtk_vision.bench.recommend import recommend as choose
+    from vtk_vision.bench.recommend_input import bench_files, read_sources
 
     given = [sources] if isinstance(sources, (str, Path, Run)) else list(sources or [])
     paths = [s.folder.output("bench.json") if isinstance(s, Run) else s for s in given]

@@ -79,9 +79,10 @@ def load_from(scenario, slo, qps, workers, max_batch, batch_timeout, load_s, kee
         raise click.UsageError(f"{', '.join(bad)} go with --scenario server, not {scenario}")
     if slo is not None and qps is not None:
         raise click.UsageError("--slo searches the request rate; give it or --qps, not both")
+    timeout_ms = parse_ms(batch_timeout, "--batch-timeout")
     return LoadOptions(scenario, slo_ms=slo[1] if slo else None, percentile=slo[0] if slo else 0.99, qps=qps,
-                       workers=workers, max_batch=max_batch, batch_timeout_ms=parse_ms(batch_timeout, "--batch-timeout"),
-                       min_duration_s=load_s, keep_latencies=keep)
+                       workers=workers, max_batch=max_batch, batch_timeout_ms=timeout_ms, min_duration_s=load_s,
+                       keep_latencies=keep)
 
 
 LOAD_COLUMNS = ["runtime", "thr", "workers", "batch", "rate/s", "done/s", "p50 ms", "p99 ms", "late p99", "verdict"]

@@ -74,7 +74,8 @@ def recommend(sources, max_p99, max_accuracy_drop, max_size, scenario, min_qps, 
     why (rows the same speed within noise are ties, broken by the smaller file, then the higher accuracy),
     and each rejected row with the constraint it missed. Exit 1 when nothing fits, naming the closest row.
     """
-    from vtk_vision.bench.recommend import Constraints, bench_files, read_sources, recommend as choose
+    from vtk_vision.bench.recommend import Constraints, recommend as choose
+    from vtk_vision.bench.recommend_input import bench_files, read_sources
 
     if min_qps is not None and scenario != "server":
         raise click.UsageError("--min-qps goes with --scenario server (a request rate under load)")

@@ -43,7 +43,8 @@ def _plot(rec, path: Path) -> None:
 
 def recommend_section(bench_path: Path) -> str:
     """The front, the pick and why, and the plot; a bench.json recommend cannot read says why instead."""
-    from vtk_vision.bench.recommend import Constraints, read_sources, recommend
+    from vtk_vision.bench.recommend import Constraints, recommend
+    from vtk_vision.bench.recommend_input import read_sources
 
     try:
         rec = recommend(read_sources([bench_path]), Constraints())
