@@ -190,3 +190,16 @@ def test_a_real_server_row_on_lenet5(trained_run, shared_data, tmp_path, monkeyp
     assert row["accuracy"] == report["rows"][0]["accuracy"] and row["size_bytes"] == report["rows"][0]["size_bytes"]
     assert report["rows"][0]["cold_ms"]["after_100ms"] > 0
     assert not list(tmp_path.glob("mlperf_log*")) and not list(run.glob("mlperf_log*"))  # logs went to a temp dir
+
+
+def test_the_report_shows_the_load_rows_and_survives_a_damaged_section():
+    from vtk_vision.inspection.report_bench import _load
+
+    row = {"runtime": "onnx", "precision": "fp32", "provider": "cpu", "threads": 1, "scenario": "server",
+           "workers": 1, "max_batch": 8, "status": "ok", "validity": "VALID", "checks": {"early stopping": True},
+           "queries": 700, "target_qps": 1052.4, "completed_qps": 1037.0, "latency_ms": {"p50": 3.1, "p99": 11.7},
+           "lateness_ms": {"p99": 9.7}, "slo": {"percentile": 0.99, "budget_ms": 20.0, "peak_qps": 1052.4}}
+    page = _load({"scenario": "server", "settings_note": "short runs", "rows": [row, row | {"queries": 80}]})
+    assert "LoadGen server: peak rate with p99 &lt;= 20 ms" in page and "1,052" in page and "11.700" in page
+    assert "n&lt;662" in page and "the generator was late" in page  # 80 queries: no p99; 9.7 of 11.7 ms late
+    assert _load(None) == "" and "unreadable" in _load({"rows": [{"runtime": "onnx"}]})

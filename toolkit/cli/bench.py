@@ -192,7 +192,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         not_run_lines,
         table_rows,
     )
-    from vtk_vision.cli.load_options import late_notes, load_table
+    from vtk_vision.bench.load_report import late_notes, load_table
     from vtk_vision.present.tables import table
 
     # rows that did not run are lines under the table: a reason per cell would not fit 80 columns

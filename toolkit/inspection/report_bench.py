@@ -130,7 +130,22 @@ def bench_section(report: dict, where: str) -> str:
     ok = any(r.get("status") == "ok" for r in rows)
     more = ("<h3>details per row</h3>" + _table(rows, details, classes)) if len(details) > 3 else ""
     return (f'<p class="sub">{html.esc(caption)}</p>' + _table(rows, main, classes) + more
-            + (_plot(report) if ok else ""))
+            + (_plot(report) if ok else "") + _load(report.get("load")))
+
+
+def _load(section: object) -> str:
+    """LoadGen's rows (`vtk bench --scenario`), as the bench prints them; a section it cannot read says so."""
+    from vtk_vision.bench.load_report import late_notes, load_table
+
+    if section is None:
+        return ""
+    try:
+        title, columns, cells, _ = load_table(section)
+        notes = [section.get("settings_note", ""), *late_notes(section)]
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        return f'<p class="missing">the load section of bench.json is unreadable ({html.esc(e)}); bench again</p>'
+    return (f"<h3>{html.esc(title)}</h3>" + html.table(columns, cells)
+            + "".join(f'<p class="sub">{html.esc(n)}</p>' for n in notes if n))
 
 
 def _table(rows: list[dict], spec: Spec, classes: list[str]) -> str:
