@@ -66,6 +66,9 @@ def main() -> None:
           f"{s:.4f} ms")
     print(f"  LoadGen's issue delay (its own lateness): p50 {r.lateness_ms['p50']:.4f}, "
           f"p99 {r.lateness_ms['p99']:.4f}, max {r.lateness_ms['max']:.4f} ms")
+    floor = run_test([stub(0.0, [])], 1024, settings)  # the same schedule through a stub that takes no time
+    print(f"  the harness's own floor (a stub taking no time, same schedule): mean {floor.latency_ms['mean']:.4f}, "
+          f"p50 {floor.latency_ms['p50']:.4f} ms")
     print(f"  mean / M/D/1 = {mean / predicted:.3f}: {'within' if abs(off) <= 0.15 else 'OUTSIDE'} 15%"
           + ("" if measured is None else f"; mean / M/G/1 from the service really taken = {mean / measured:.3f}"))
 

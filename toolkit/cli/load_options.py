@@ -48,7 +48,7 @@ def load_options(f):
                      help="Server: search the highest request rate whose pNN latency meets TIME (e.g. p99=1ms), "
                      "bisecting to within 5%."),
         click.option("--qps", type=Bounded(Limit(0.1, 1e7)), default=None,
-                     help="Server without --slo: the request rate (default: half a quick capacity estimate)."),
+                     help="Server without --slo: the request rate (default: a quarter of a quick capacity estimate)."),
         click.option("--workers", type=Bounded(Limit(1, 64, integer=True)), default=1, show_default=True,
                      help="Server/offline: worker threads taking queries, each with its own loaded runtime."),
         click.option("--max-batch", type=Bounded(Limit(1, 4096, integer=True)), default=None,
