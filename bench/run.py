@@ -90,6 +90,9 @@ class BenchOptions:
             or default_threads())
         for name in ("warmup_s", "min_iters", "min_s", "max_spread", "max_rounds"):
             number(name, getattr(self, name), BENCH_LIMITS[name])
+        if self.load is not None and not isinstance(self.load, LoadOptions):
+            raise VtkError(f"load must be a LoadOptions (vtk_vision.bench.loadgen_scenarios), not "
+                           f"{type(self.load).__name__}")
 
     @property
     def timing(self) -> Timing:

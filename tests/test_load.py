@@ -203,3 +203,11 @@ def test_the_report_shows_the_load_rows_and_survives_a_damaged_section():
     assert "LoadGen server: peak rate with p99 &lt;= 20 ms" in page and "1,052" in page and "11.700" in page
     assert "n&lt;662" in page and "the generator was late" in page  # 80 queries: no p99; 9.7 of 11.7 ms late
     assert _load(None) == "" and "unreadable" in _load({"rows": [{"runtime": "onnx"}]})
+
+
+def test_the_python_api_refuses_a_load_that_is_not_load_options():
+    from vtk_vision.bench.run import BenchOptions
+    from vtk_vision.core.errors import VtkError
+
+    with pytest.raises(VtkError, match="load must be a LoadOptions"):
+        BenchOptions(load={"scenario": "server"})
