@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from vtk_vision.bench.keys import report_threads, row_key, runtime_label
+from vtk_vision.bench.percentiles import shown as percentile_cell
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
@@ -67,6 +68,8 @@ class RowChange:
     new_accuracy: float | None = None
     correct_change: int | None = None  # images the new row gets right minus the old row's; None: not comparable
     unstable: bool = False       # either bench flagged the row unstable (its spread stayed over the limit)
+    old_n: int | None = None     # calls behind each p50: fewer than LoadGen's bound print as n<11
+    new_n: int | None = None
 
     @property
     def accuracy_change_pts(self) -> float | None:
@@ -217,7 +220,8 @@ def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, 
                                            (True, False): "new failed"}[ran])
     p50s = {"old_p50": _p50(old), "new_p50": _p50(new)}
     ratio = p50s["new_p50"] / p50s["old_p50"]
-    measured = {**ident, **p50s, **_accuracy(old, new, same_split), "ratio": ratio,
+    counts = {"old_n": old["latency_ms"].get("n"), "new_n": new["latency_ms"].get("n")}
+    measured = {**ident, **p50s, **counts, **_accuracy(old, new, same_split), "ratio": ratio,
                 "unstable": bool(old.get("unstable") or new.get("unstable"))}
     old_ms, new_ms = _samples(old), _samples(new)
     if old_ms is None or new_ms is None:
@@ -292,18 +296,16 @@ CHANGE_COLUMNS = ["runtime", "provider", "batch", "thr", "old ms", "new ms", "ne
 CHANGE_OPTIONAL = ("old ms", "new ms", "provider")
 
 
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None else format(value, fmt)
-
-
 def change_rows(comparison: Comparison) -> list[list[str]]:
-    """The comparison as table cells; '-' where a figure was not measured, '!' after the verdict of a row
-    that either bench flagged unstable."""
+    """The comparison as table cells; '-' where a figure was not measured, 'n<11' for a p50 from fewer calls
+    than LoadGen's early stopping accepts (bench/percentiles.py), '!' after the verdict of a row that either
+    bench flagged unstable."""
     out = []
     for r in comparison.rows:
         ci = "-" if r.ci_low is None else f"{_ratio_text(r.ci_low)}-{_ratio_text(r.ci_high)}"
         images = "-" if r.correct_change is None else f"{r.correct_change:+d}"
         out.append([r.runtime, r.provider, str(r.batch), "-" if r.threads is None else str(r.threads),
-                    _num(r.old_p50, ".4f"), _num(r.new_p50, ".4f"), "-" if r.ratio is None else _ratio_text(r.ratio),
+                    percentile_cell(r.old_p50, r.old_n, 0.5), percentile_cell(r.new_p50, r.new_n, 0.5),
+                    "-" if r.ratio is None else _ratio_text(r.ratio),
                     ci, r.verdict + ("!" if r.unstable else ""), images])
     return out

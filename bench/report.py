@@ -10,17 +10,19 @@ import math
 from pathlib import Path
 
 from vtk_vision.bench.keys import report_threads, row_key, runtime_label, thread_label
+from vtk_vision.bench.percentiles import shown
 from vtk_vision.core.atomic import write_text
 
-__all__ = ["not_run_lines", "reasons", "COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
+__all__ = ["cold_line", "not_run_lines", "reasons", "COLUMNS", "FASTEST_COLUMNS", "OPTIONAL", "RIGHT", "dumps", "environment_line", "fastest_rows", "plot",
            "row_key", "runtime_label", "table_rows", "to_csv", "to_markdown", "write_outputs"]
 
 COLUMNS = ["runtime", "provider", "batch", "thr", "status", "size", "accuracy", "Δ eager", "p50 ms",
-           "p90/p50", "p99 ms", "images/s", "memory"]
+           "p90/p50", "p99 ms", "images/s", "memory", "cold×"]
 # Left out, in this order, when the terminal is too narrow for the whole table (`vtk bench --wide` keeps
 # them; bench.json and --csv/--md always hold every figure).
-OPTIONAL = ("p99 ms", "memory", "provider", "size", "Δ eager")
-RIGHT = {"batch", "thr", "size", "accuracy", "Δ eager", "p50 ms", "p90/p50", "p99 ms", "images/s", "memory"}
+OPTIONAL = ("cold×", "p99 ms", "memory", "provider", "size", "Δ eager")
+RIGHT = {"batch", "thr", "size", "accuracy", "Δ eager", "p50 ms", "p90/p50", "p99 ms", "images/s", "memory", "cold×"}
+COLD_GAP = "after_100ms"  # the cold× column: the first call after 100 ms idle over the warm p50
 NOT_MEASURED = "-"  # accuracy of a row timed without labels, memory where the kernel cannot say
 
 
@@ -64,6 +66,21 @@ def _memory(r: dict) -> str:
     return NOT_MEASURED if mb is None else f"{mb:.1f} MB"
 
 
+def _cold_ratio(r: dict) -> str:
+    cold = (r.get("cold_ms") or {}).get(COLD_GAP)
+    return NOT_MEASURED if not isinstance(cold, (int, float)) else f"{cold / r['latency_ms']['p50']:.1f}x"
+
+
+def cold_line(report: dict) -> str | None:
+    """One line on the first call after an idle gap against the warm p50, over every row that measured it."""
+    ratios = {gap: [r["cold_ms"][gap] / r["latency_ms"]["p50"] for r in report["rows"] if r["status"] == "ok"
+                    and isinstance((r.get("cold_ms") or {}).get(gap), (int, float))]
+              for gap in dict.fromkeys(g for r in report["rows"] for g in (r.get("cold_ms") or {}))}
+    parts = [f"{gap.removeprefix('after_')} idle {min(v):.1f}-{max(v):.1f}x" for gap, v in ratios.items() if v]
+    return None if not parts else ("cold: the first call after " + ", after ".join(parts)
+                                   + " the warm p50 (the median per gap; cold_ms in the JSON)")
+
+
 def table_rows(report: dict) -> list[list[str]]:
     """Cells under COLUMNS, one list per row; '-' wherever a figure was not measured."""
     threads = report_threads(report)
@@ -74,10 +91,11 @@ def table_rows(report: dict) -> list[list[str]]:
         if r["status"] != "ok":
             out.append(head + [NOT_MEASURED] * (len(COLUMNS) - len(head)))
             continue
-        lat = r["latency_ms"]
-        spread = lat.get("spread") or (lat["p90"] / lat["p50"])
-        out.append(head + _accuracy_cells(r) + [f"{lat['p50']:.4f}", f"{spread:.2f}", f"{lat['p99']:.4f}",
-                                                f"{r['images_per_s']:,.0f}", _memory(r)])
+        lat, n = r["latency_ms"], r["latency_ms"].get("n")
+        spread = lat.get("spread") or (lat["p90"] / lat["p50"])  # a p90 from too few calls is no figure either
+        out.append(head + _accuracy_cells(r) + [shown(lat["p50"], n, 0.5), shown(spread, n, 0.9, ".2f"),
+                                                shown(lat["p99"], n, 0.99), f"{r['images_per_s']:,.0f}", _memory(r),
+                                                _cold_ratio(r)])
     return out
 
 
@@ -101,7 +119,8 @@ def _flat(report: dict) -> list[dict]:
     for r in report["rows"]:
         lat = r.get("latency_ms") or {}
         rows.append({k: v for k, v in r.items() if k not in ("latency_ms", "active_providers", "samples_ms",
-                                                             "round_spreads")}
+                                                             "round_spreads", "cold_ms")}
+                    | {f"cold_{gap}_ms": ms for gap, ms in (r.get("cold_ms") or {}).items()}
                     | {f"{k}_ms": v for k, v in lat.items() if k not in ("n", "cv", "spread")}
                     | {"samples": lat.get("n"), "cv": lat.get("cv"), "p90_over_p50": lat.get("spread"),
                        "rounds": len(r.get("round_spreads") or []) or None,

@@ -11,6 +11,7 @@ load gets failed rows with the reason; the caller goes on with the others.
 from __future__ import annotations
 
 import re
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from vtk_vision.bench.keys import runtime_label, thread_label
 from vtk_vision.bench.memory import MemoryWindow
+from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
 from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
@@ -34,7 +36,7 @@ class Timing:
     """How long each row is timed, and when a row counts as too noisy to trust."""
 
     warmup_s: float = 0.3
-    min_iters: int = 50
+    min_iters: int = min_samples(0.9)  # the p90 behind max_spread needs 64 calls (bench/percentiles.py)
     min_s: float = 1.0
     # p90 / p50 above this: timed again. Calls under 0.1 ms on the shared 2-core EPYC held 1.29-1.31 in three
     # rounds running (ONNX Runtime, LeNet-5, batch 1): 1.25 would re-time them without ever settling.
@@ -44,6 +46,10 @@ class Timing:
     # one call (a load, or one batch) longer than this is stopped and its rows fail (core/stoppable.py);
     # None: no limit. The slowest call in docs/bench.md's tables (vgg3, batch 256, one thread) took 0.19 s.
     call_timeout_s: float | None = 60.0
+    # after the warm samples: the first call after each idle gap, `cold_repeats` times (median kept). A service
+    # with sparse traffic sees this one: ONNX Runtime ran LeNet-5 in 0.027 ms warm, 0.236 ms after 10 ms idle.
+    cold_gaps_s: tuple[float, ...] = (0.01, 0.1)
+    cold_repeats: int = 3     # 3 x (10 ms + 100 ms): about a third of a second more per row
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class Row:
     unstable: bool = False             # p90/p50 stayed above the threshold in every round
     round_spreads: list[float] = field(default_factory=list)  # p90/p50 of each round; the steadiest is kept
     samples_ms: list[float] | None = None  # the kept round's raw per-call times, in call order
+    cold_ms: dict | None = None  # {"after_10ms": ms, "after_100ms": ms}: the first call after an idle gap
     session_s: float | None = None
     first_inference_s: float | None = None
     runtime_memory_mb: float | None = None  # this runtime's own host memory at its peak (bench/memory.py)
@@ -133,6 +140,22 @@ def _steady(call: Callable[[], object], runner: Runner, timing: Timing) -> tuple
     return samples, [s for s, _ in rounds]
 
 
+def _cold(call: Callable[[], object], sync: Callable[[], None], timing: Timing) -> dict | None:
+    """The median of `cold_repeats` first calls after each idle gap, in ms: caches and thread pools gone
+    cold, which back-to-back timing never sees."""
+    out = {}
+    for gap in timing.cold_gaps_s:
+        times = []
+        for _ in range(timing.cold_repeats):
+            time.sleep(gap)
+            t0 = time.perf_counter_ns()
+            call()
+            sync()
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+        out[f"after_{gap * 1e3:g}ms"] = round(statistics.median(times), 6)
+    return out or None
+
+
 def _batch(x: torch.Tensor, b: int) -> torch.Tensor:
     """b images: a batch larger than the inputs repeats them."""
     return x[:b] if b <= len(x) else x.repeat(-(-b // len(x)), *[1] * (x.dim() - 1))[:b]
@@ -142,9 +165,10 @@ def _time_batch(runner: Runner, inputs: Inputs, b: int, timing: Timing) -> dict:
     if runner.cuda_events:
         torch.cuda.reset_peak_memory_stats()
     accuracy = measure_accuracy(runner, inputs, b)
-    samples, spreads = _steady(runner.bind(_batch(inputs.x, b)), runner, timing)
+    call = runner.bind(_batch(inputs.x, b))
+    samples, spreads = _steady(call, runner, timing)
     lat = Latency.from_samples(samples)
-    return accuracy | {
+    return accuracy | {"cold_ms": _cold(call, runner.sync, timing) if timing.cold_repeats else None,
         "latency_ms": lat.to_dict(), "images_per_s": b / (lat.p50 / 1e3), "round_spreads": spreads,
         "unstable": lat.spread > timing.max_spread,
         "samples_ms": [round(s / 1e6, 6) for s in samples] if timing.keep_samples else None,

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import torch
 from vtk_vision.bench.environment import environment
+from vtk_vision.bench.loadgen_scenarios import LoadOptions, load_section
+from vtk_vision.bench.loadgen_sut import loadgen
 from vtk_vision.bench.memory import MEASURE
+from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.bench.rows import (
     Inputs,
     Row,
@@ -64,7 +67,7 @@ class BenchOptions:
     runtimes: tuple[str, ...] = tuple(runtimes())
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
-    min_iters: int = 50
+    min_iters: int = min_samples(0.9)  # 64: enough for the p90 of p90/p50 (bench/percentiles.py)
     min_s: float = 1.0
     threads: tuple[int, ...] | int = ()  # one row per count; () is default_threads(); an int is one count
     precisions: tuple[str, ...] = ("fp32",)  # reduced ones run on the runtimes whose artifact format has them
@@ -73,6 +76,7 @@ class BenchOptions:
     max_rounds: int = 3
     keep_samples: bool = True
     call_timeout_s: float | None = 60.0  # one runtime call longer than this is stopped (rows.Timing)
+    load: LoadOptions | None = None  # also run an MLPerf LoadGen scenario per target (bench/loadgen_scenarios.py)
 
     def __post_init__(self):
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
@@ -86,6 +90,9 @@ class BenchOptions:
             or default_threads())
         for name in ("warmup_s", "min_iters", "min_s", "max_spread", "max_rounds"):
             number(name, getattr(self, name), BENCH_LIMITS[name])
+        if self.load is not None and not isinstance(self.load, LoadOptions):
+            raise VtkError(f"load must be a LoadOptions (vtk_vision.bench.loadgen_scenarios), not "
+                           f"{type(self.load).__name__}")
 
     @property
     def timing(self) -> Timing:
@@ -172,6 +179,8 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     """Benchmark every runtime x provider x thread count x batch size; return the report (rows, environment,
     reference, the fastest thread count per runtime and batch)."""
     pairs = _combinations(opts)
+    if opts.load is not None:
+        loadgen()  # a missing LoadGen is one line before any work
     ds = run.dataset(data_dir) if run.has_data else None  # weights imported without data: timing only
     artifacts = _artifacts(run, pairs, ds, progress)
     _refuse_unloadable(artifacts, opts.trust_code)
@@ -186,10 +195,11 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     for target in targets:
         rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
+    load = {} if opts.load is None else {"load": load_section(targets, x, opts.load, report_rows, progress)}
     return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name if ds else None,
             "test_images": len(y) if ds else None, "accuracy_measured": ds is not None,
             "accuracy_note": None if ds else "the run holds weights imported without a dataset",
             "input": {"fed": ["batch", *run.record.model.input_shape], "dtype": "float32", "synthetic": ds is None},
             "eager_cpu_accuracy": reference.get("accuracy"), "eager_cpu_correct": reference.get("correct"),
             "time_includes": TIME_INCLUDES, "memory_measure": MEASURE, "options": asdict(opts),
-            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)}
+            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)} | load

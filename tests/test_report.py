@@ -90,7 +90,8 @@ def test_every_part_of_a_used_run_is_in_one_self_contained_page(full_run, tmp_pa
     assert res.exit_code == 0, res.output
     page = out.read_text()
     assert "not in it yet" not in res.output and "not exported" not in page and "not benched" not in page
-    assert page.count("data:image/png;base64,") == 4  # curves, confusion, gallery, bench plot
+    assert page.count("data:image/png;base64,") == 5  # curves, confusion, gallery, bench plot, recommendation
+    assert "ship onnx/cpu/b1/t2" in page.split('id="recommend"')[1]  # the one benched row, named
     assert all(s.startswith(("data:image/png;base64,", "#")) for s in _sources(page))  # nothing from a network
     assert "<link" not in page and "@import" not in page and "url(" not in page
     exports = page.split('id="exports"')[1].split("</section>")[0]

@@ -9,7 +9,7 @@ the rest returns data and raises `vtk_vision.core.errors.VtkError`.
 
 __version__ = "0.1.0"
 
-_API = ("train", "load", "export", "benchmark", "BenchReport")  # `benchmark`: vtk_vision.bench is the package
+_API = ("train", "load", "export", "benchmark", "recommend", "BenchReport")  # `benchmark`: vtk_vision.bench is the package
 __all__ = ["__version__", *_API]
 
 

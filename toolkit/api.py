@@ -21,10 +21,10 @@ from typing import Any
 
 from torch import nn
 
-from vtk_vision.core.errors import RunError
+from vtk_vision.core.errors import RunError, VtkError
 from vtk_vision.runs.folder import Run, RunFolder, load_run
 
-__all__ = ["train", "load", "export", "benchmark", "BenchReport"]
+__all__ = ["train", "load", "export", "benchmark", "recommend", "BenchReport"]
 
 
 def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
@@ -111,7 +111,8 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     .torchscript / .pt2 file vtk never wrote (synthetic inputs; `input_size`, `input_shape`, `dataset` with
     `mean`/`std` as for `vtk bench FILE`). `options` are BenchOptions fields (runtimes, providers, batch_sizes,
     threads, precisions, min_s, trust_code, ...), held to `vtk bench`'s limits before any work; a bare name or
-    number is one (`runtimes="onnx"`). `save` writes RUN/bench.json (or FILE.bench.json)."""
+    number is one (`runtimes="onnx"`); `load=LoadOptions("server", slo_ms=1.0)` (vtk_vision.bench.loadgen_scenarios)
+    adds LoadGen's scenario as `report["load"]`. `save` writes RUN/bench.json (or FILE.bench.json)."""
     from vtk_vision.bench.foreign import bench_file, is_artifact_file
     from vtk_vision.bench.report import write_outputs
     from vtk_vision.bench.rows import Row
@@ -121,6 +122,8 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     report_progress = progress or (lambda m: None)
     data = str(data_dir) if data_dir else None
     if isinstance(target, (str, Path)) and is_artifact_file(Path(target)):
+        if opts.load is not None:
+            raise VtkError("load=LoadOptions(...) runs on a run folder (its runtimes and test split), not on a file")
         report = bench_file(Path(target), opts, input_size, tuple(input_shape) if input_shape else None, dataset,
                             tuple(mean) if mean else None, tuple(std) if std else None, data,
                             explicit_runtimes="runtimes" in options, progress=report_progress)
@@ -132,3 +135,19 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     if save:
         write_outputs(report, out)
     return BenchReport([Row(**row) for row in report["rows"]], report["environment"], report)
+
+
+def recommend(sources: str | Path | Sequence[str | Path] | None = None, *, max_p99_ms: float | None = None,
+              max_accuracy_drop: float | None = None, max_size_bytes: int | None = None,
+              scenario: str | None = None, min_qps: float | None = None, runs_dir: str | Path | None = None):
+    """`vtk recommend`'s record from measured rows only: runs (Run, folder, name; None: the latest) or bench JSON
+    files. A Recommendation: `.pick` (None when nothing fits, then `.closest`), `.why`, `.front`, `.rejected`
+    ((row, [constraints missed])), `.ties`; `.to_dict()` is what `--json` prints."""
+    from vtk_vision.bench.recommend import Constraints
+    from vtk_vision.bench.recommend import recommend as choose
+    from vtk_vision.bench.recommend_input import bench_files, read_sources
+
+    given = [sources] if isinstance(sources, (str, Path, Run)) else list(sources or [])
+    paths = [s.folder.output("bench.json") if isinstance(s, Run) else s for s in given]
+    constraints = Constraints(max_p99_ms, max_accuracy_drop, max_size_bytes, scenario, min_qps)
+    return choose(read_sources(bench_files(paths, runs_dir)), constraints)

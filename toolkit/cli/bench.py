@@ -6,7 +6,9 @@ import math
 from pathlib import Path
 
 import click
+from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.load_options import load_from, load_options
 from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option, trust_code_option
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.limits import BENCH_LIMITS, Limit
@@ -78,8 +80,9 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
               callback=_int_list("batch sizes", "1,8,64,256", BENCH_LIMITS["batch_sizes"]))
 @click.option("--warmup-s", type=Bounded(BENCH_LIMITS["warmup_s"]), default=0.3, show_default=True,
               help="Warm-up per row.")
-@click.option("--min-iters", type=Bounded(BENCH_LIMITS["min_iters"]), default=50, show_default=True,
-              help="Fewest timed calls.")
+@click.option("--min-iters", type=Bounded(BENCH_LIMITS["min_iters"]), default=min_samples(0.9), show_default=True,
+              help="Fewest timed calls. The default is the fewest MLPerf LoadGen's early stopping accepts for the p90 "
+              "behind p90/p50; a p99 needs 662 and shows as n<662 from fewer (a p99.9: 6,636).")
 @click.option("--min-s", type=Bounded(BENCH_LIMITS["min_s"]), default=1.0, show_default=True,
               help="Shortest timed span.")
 @click.option("--threads", "threads", callback=_int_list("thread counts", "1,2", BENCH_LIMITS["threads"]),
@@ -116,11 +119,12 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--std", callback=_floats, metavar="S,...", help="FILE with --dataset: per-channel std.")
 @click.option("--compare", "compare_to", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="An earlier bench JSON: print each row's change, as `vtk compare` does.")
+@load_options
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, max_spread, rounds,
           call_timeout, no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size, input_shape, dataset, mean,
-          std, compare_to, runs_dir, data_dir) -> None:
+          std, compare_to, runs_dir, data_dir, **load) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size.
 
     \b
@@ -145,8 +149,12 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
         raise click.UsageError("--mean and --std go together, with --dataset")
     providers = resolve_providers(provider)  # before any other work: --provider cuda without a GPU stops here
     old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
+    typed = {f"--{name.replace('_', '-')}" for name in load if _given(name)}
+    load_opts = load_from(**load, keep=not no_samples, given=typed)  # LoadGen's scenario (cli/load_options.py)
+    if load_opts is not None and file is not None:
+        raise click.UsageError("--scenario runs on a run folder (its runtimes and test split), not on a FILE")
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
-                        trust_code, max_spread, rounds, not no_samples, call_timeout)
+                        trust_code, max_spread, rounds, not no_samples, call_timeout, load_opts)
     progress = lambda m: stderr.print(m, style="dim")  # noqa: E731
     if file is not None:
         report = bench_file(file, opts, input_size, input_shape, dataset, mean, std,
@@ -178,11 +186,13 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         FASTEST_COLUMNS,
         OPTIONAL,
         RIGHT,
+        cold_line,
         environment_line,
         fastest_rows,
         not_run_lines,
         table_rows,
     )
+    from vtk_vision.bench.load_report import late_notes, load_table
     from vtk_vision.present.tables import table
 
     # rows that did not run are lines under the table: a reason per cell would not fit 80 columns
@@ -202,10 +212,19 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         console.print(line)
     for note in report.get("notes", []):
         console.print(note)
+    if cold := cold_line(report):
+        console.print(cold)
     unstable = sum(bool(row.get("unstable")) for row in report["rows"])
     console.print(f"times: {report['time_includes']}; images/s = batch / p50 latency (the median: one stall "
                   f"cannot drag it); p90/p50 over {opts.max_spread:g} is timed again, up to {opts.max_rounds} "
                   f"rounds" + (f"; {unstable} row{'s' if unstable != 1 else ''} stayed unstable" if unstable else ""))
+    if "load" in report:
+        title, columns, cells, right = load_table(report["load"])
+        console.print(table(title, columns, cells, right=right, optional=("late p99", "done/s", "workers"),
+                            width=width))
+        for line in [report["load"]["settings_note"] + "; late p99: LoadGen's own issue delay against its schedule",
+                     *late_notes(report["load"])]:
+            console.print(line)
     if fastest := fastest_rows(report):
         console.print(table("fastest thread count per runtime and batch", FASTEST_COLUMNS, fastest,
                             right={"batch", "p50 ms"}, optional=("provider",) if len(used) == 1 else (),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from vtk_vision.core.atomic import write_text
 from vtk_vision.inspection.report_bench import bench_section
+from vtk_vision.inspection.report_recommend import recommend_section
 from vtk_vision.present import html
 from vtk_vision.runs.folder import Run
 
@@ -155,7 +156,10 @@ def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
     sections = [("summary", "Summary", _summary(run)), ("curves", "Training curves", curves),
                 ("confusion", "Confusion matrix (test split)", confusion),
                 ("misclassified", "Misclassified test images", wrong), ("exports", "Export parity", exports),
-                ("bench", "Benchmark", bench), ("environment", "Environment", _environment(run, bench_report))]
+                ("bench", "Benchmark", bench),
+                *([("recommend", "Recommendation", recommend_section(run.folder.output("bench.json")))]
+                  if bench_report is not None else []),
+                ("environment", "Environment", _environment(run, bench_report))]
     rec = run.record
     subtitle = (f"{rec.model.name} on {rec.data.name}, {rec.status}; run folder {run.path.resolve()}")
     todo = tuple(dict.fromkeys(c for c in (c2, c3, c4, c5) if c))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from vtk_vision.bench.percentiles import shown, trusted
 from vtk_vision.present import html
 
 __all__ = ["bench_section"]
@@ -49,6 +50,7 @@ def _value(key: str, value: object) -> object:
 
 Spec = list[tuple[str, str, str | None]]  # (header, kind, key): kind "row", "latency", "dict" or a cell
 _MAIN_LATENCY = ("n", "p50", "p90", "p99", "cv", "spread")  # the rest (mean, std, ...) goes to the details
+_PERCENTILE = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "spread": 0.9}  # spread is p90 / p50
 
 
 def _columns(rows: list[dict]) -> tuple[Spec, Spec]:
@@ -89,7 +91,9 @@ def _lookup(row: dict, kind: str, key: str | None) -> object:
         return _status(row)
     if kind == "latency":
         lat = row.get("latency_ms")
-        return lat.get(key) if isinstance(lat, dict) else None
+        value = lat.get(key) if isinstance(lat, dict) else None
+        q = _PERCENTILE.get(key)  # a percentile from fewer calls than LoadGen accepts is shown as n<662
+        return value if q is None or value is None or trusted(lat.get("n"), q) else shown(value, lat.get("n"), q)
     if kind == "dict":
         outer, inner = key.split(".", 1)
         value = row.get(outer)
@@ -126,7 +130,22 @@ def bench_section(report: dict, where: str) -> str:
     ok = any(r.get("status") == "ok" for r in rows)
     more = ("<h3>details per row</h3>" + _table(rows, details, classes)) if len(details) > 3 else ""
     return (f'<p class="sub">{html.esc(caption)}</p>' + _table(rows, main, classes) + more
-            + (_plot(report) if ok else ""))
+            + (_plot(report) if ok else "") + _load(report.get("load")))
+
+
+def _load(section: object) -> str:
+    """LoadGen's rows (`vtk bench --scenario`), as the bench prints them; a section it cannot read says so."""
+    from vtk_vision.bench.load_report import late_notes, load_table
+
+    if section is None:
+        return ""
+    try:
+        title, columns, cells, _ = load_table(section)
+        notes = [section.get("settings_note", ""), *late_notes(section)]
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        return f'<p class="missing">the load section of bench.json is unreadable ({html.esc(e)}); bench again</p>'
+    return (f"<h3>{html.esc(title)}</h3>" + html.table(columns, cells)
+            + "".join(f'<p class="sub">{html.esc(n)}</p>' for n in notes if n))
 
 
 def _table(rows: list[dict], spec: Spec, classes: list[str]) -> str:

@@ -39,6 +39,7 @@ from vtk_vision.core.paths import runs_root
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
 from vtk_vision.core.weights_only import load_weights_only, refusal_reason
+from vtk_vision.runs.locate import locate_run
 from vtk_vision.runs.schema import EpochStats, ExportRecord, ExportResult, RunRecord, parse_export, parse_run
 
 __all__ = ["RunFolder", "Run", "load_run", "save_weights", "load_weights"]
@@ -108,18 +109,7 @@ class RunFolder:
     @classmethod
     def find(cls, run: str | Path | None = None, runs_dir: str | Path | None = None) -> RunFolder:
         """RUN as a path, or as a name under the runs folder; none means the latest complete run."""
-        root = runs_root(runs_dir)
-        if run is None:
-            pointer = root / LATEST
-            if not pointer.exists():
-                raise RunError(f"no finished run under {root}; train one with `vtk train MODEL` or name a run folder")
-            run = root / pointer.read_text().strip()
-        path = Path(run)
-        if not path.exists() and (root / path).exists():
-            path = root / path
-        if not (path / RECORD).is_file():
-            raise RunError(f"{path} is not a vtk run folder (no {RECORD}); give the folder `vtk train` printed")
-        return cls(path)
+        return cls(locate_run(run, runs_dir, RECORD, LATEST))
 
     @classmethod
     def is_run(cls, run: str | Path, runs_dir: str | Path | None = None) -> bool:
