@@ -215,10 +215,12 @@ def test_a_missing_browser_or_npm_package_is_one_line(trained_run, shared_data, 
     run = tmp_path / trained_run.name
     shutil.copytree(trained_run, run)
     env = {"VTK_DATA_DIR": str(shared_data)}
+    chromium = find_browser()
+    monkeypatch.setenv("VTK_BROWSER", chromium)  # --browser sets it in this process: undone after the test
     res = _vtk(env, "export", str(run), "--format", "web", "--browser", str(tmp_path / "no-chromium"))
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
     assert "apt-get install chromium" in res.output and "Traceback" not in res.output
-    monkeypatch.delenv("VTK_BROWSER", raising=False)  # --browser set it for this process
+    monkeypatch.setenv("VTK_BROWSER", chromium)
     res = _vtk(env | {"VTK_ORT_WEB": str(tmp_path)}, "export", str(run), "--format", "web")
     assert res.exit_code == 1 and "npm ci" in res.output and len(res.output.strip().splitlines()) == 1
     assert not (run / "exports").exists() or not any((run / "exports").iterdir())
@@ -284,3 +286,17 @@ def drop_image(page, server, png: bytes):
         document.getElementById('drop').dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true,
                                                                              cancelable: true}}));
         return await window.vtk.dropped; }})()""")
+
+
+@pytest.mark.xfail(strict=False, reason="Debian's Chromium 150 SwiftShader WebGPU gets LeNet-5's second Conv (6->16 "
+                   "channels) wrong by up to 3.3 (each other op matches WASM exactly); the issue saw a match on 156")
+def test_webgpu_on_swiftshader_matches_eager_as_a_correctness_check(tiny):
+    """WebGPU where no GPU has an adapter: SwiftShader renders it in software, so it is checked, never timed."""
+    try:
+        runner = web_format.load(tiny["folder"], "cpu", 1, backend="webgpu")
+    except ProviderError as e:
+        pytest.skip(f"no WebGPU adapter in this Chromium: {e}")
+    assert any("software-rendered" in a for a in runner.active), runner.active
+    eager = tiny["model"](tiny["x"]).detach()
+    assert (runner.logits(tiny["x"]) - eager).abs().max() <= 1e-4
+    assert torch.equal(runner.predict(tiny["x"], 16), eager.argmax(1))

@@ -34,7 +34,7 @@ from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError
 from vtk_vision.core.preprocess import Preprocess, PreprocessSpec
 from vtk_vision.core.text import printable
 from vtk_vision.exporters.base import ExportOptions
-from vtk_vision.exporters.browser import find_browser, shared_browser
+from vtk_vision.exporters.browser import WEBGPU, find_browser, shared_browser
 from vtk_vision.exporters.formats import Format, onnx_format
 from vtk_vision.exporters.runner import Runner
 from vtk_vision.exporters.static_server import shared_server
@@ -42,6 +42,7 @@ from vtk_vision.exporters.static_server import shared_server
 PAGE = Path(__file__).resolve().parents[1] / "web_page"
 PAGE_FILES = ("index.html", "app.js")
 ORT_FILES = ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")  # the WASM build
+WEBGPU_FILES = ("ort.webgpu.min.mjs", "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm")
 NPM_HINT = "run `npm ci` in vtk's checkout (package.json pins it), or set VTK_ORT_WEB to its dist folder"
 
 
@@ -134,18 +135,24 @@ def _raw_pixels(x: torch.Tensor, spec: PreprocessSpec) -> np.ndarray | None:
     return np.ascontiguousarray(raw8.numpy()) if torch.equal(pre(raw8), x) else None
 
 
-def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
+def load(path: Path, provider: str = "cpu", threads: int = 1, backend: str = "wasm") -> Runner:
+    """The folder's page in headless Chromium. backend="webgpu": ONNX Runtime's WebGPU build, from vtk's own
+    copy, in a browser with SwiftShader's WebGPU adapter where no GPU has one: a correctness check (software
+    rendering, so its times are no speed figure), not a runtime to rank."""
     folder = Path(path)
     files = _served(folder)
+    if backend == "webgpu":
+        dist = ort_dist()
+        files |= {f"ort/{name}": dist / name for name in WEBGPU_FILES if (dist / name).is_file()}
     meta = read_metadata(folder)
     try:
         spec = PreprocessSpec(**{k: tuple(v) for k, v in json.loads(meta["vtk"])["preprocess"].items()})
         classes = json.loads(meta["classes"])
     except (KeyError, TypeError, ValueError):
         raise ArtifactError(f"{printable(folder)}/metadata.json lacks vtk's preprocessing; export it again") from None
-    server, browser = shared_server(), shared_browser()
+    server, browser = shared_server(), shared_browser(WEBGPU if backend == "webgpu" else ())
     base = server.mount(files)
-    page = browser.open(f"{base}index.html?threads={threads}&backend=wasm")
+    page = browser.open(f"{base}index.html?threads={threads}&backend={backend}")
     weakref.finalize(page, _close_tab, browser, page.target, server, base)  # when the last call is gone
     page.wait_for("window.vtkReady || window.vtkError")
     if error := page.evaluate("window.vtkError || ''"):
@@ -153,6 +160,10 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
     info = page.evaluate("vtk.info()")
     active = [f"onnxruntime-web {info['ort']} ({info['backend']})", f"{browser.version} headless",
               f"crossOriginIsolated={str(info['crossOriginIsolated']).lower()}", f"wasm threads={info['threads']}"]
+    if (gpu := info.get("adapter")) is not None:
+        soft = gpu["fallback"] or gpu["architecture"] == "swiftshader"
+        active.append(f"WebGPU adapter {gpu['vendor']}/{gpu['architecture']}"
+                      f"{' (software-rendered: correctness only, not a speed figure)' if soft else ''}")
 
     def send(x: torch.Tensor, call: str, batch: int, prefer_raw: bool = True):
         raw = _raw_pixels(x, spec) if prefer_raw else None

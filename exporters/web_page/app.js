@@ -3,13 +3,15 @@
 // Preprocessing follows metadata.json exactly as vtk's Preprocess does: pixels / 255, zero-padded to the
 // model size, (x - mean) / std, each step rounded to float32 as PyTorch computes it.
 // `window.vtk` is the programmatic side vtk drives in headless Chromium: it scores the test split and
-// times calls here, with this page's own code and clock.
-import * as ort from './ort/ort.wasm.min.mjs';
+// times calls here, with this page's own code and clock. ?backend=webgpu loads ONNX Runtime's WebGPU build
+// instead (vtk serves it from its own copy for a correctness check; the exported folder ships WASM only).
 
 const params = new URLSearchParams(location.search);
+const backend = params.get('backend') || 'wasm';
 const f32 = Math.fround;
 
 async function start() {
+  const ort = await import(backend === 'webgpu' ? './ort/ort.webgpu.min.mjs' : './ort/ort.wasm.min.mjs');
   const meta = await (await fetch('metadata.json')).json();
   const spec = JSON.parse(meta.vtk).preprocess;
   const classes = JSON.parse(meta.classes);
@@ -18,7 +20,6 @@ async function start() {
   const mean = spec.mean.map(f32), std = spec.std.map(f32);
   ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
   if (params.has('threads')) ort.env.wasm.numThreads = Number(params.get('threads'));
-  const backend = params.get('backend') || 'wasm';
   const session = await ort.InferenceSession.create('model.onnx',
     {executionProviders: [backend], graphOptimizationLevel: 'all'});
   const [input, output] = [session.inputNames[0], session.outputNames[0]];
@@ -70,8 +71,13 @@ async function start() {
   }
 
   window.vtk = {
-    info: () => ({crossOriginIsolated: self.crossOriginIsolated, threads: ort.env.wasm.numThreads,
-                  ort: ort.env.versions.web, backend, cores: navigator.hardwareConcurrency}),
+    info: async () => {
+      const adapter = backend === 'webgpu' ? await navigator.gpu.requestAdapter() : null;
+      return {crossOriginIsolated: self.crossOriginIsolated, threads: ort.env.wasm.numThreads,
+              ort: ort.env.versions.web, backend, cores: navigator.hardwareConcurrency,
+              adapter: adapter && {vendor: adapter.info.vendor, architecture: adapter.info.architecture,
+                                   fallback: Boolean(adapter.info.isFallbackAdapter)}};
+    },
     logits: async (url, n, batch, kind) => base64(await logitsAll(url, n, batch, kind)),
     // top-1 class of every image, decided here: the accuracy column is the page's own
     predict: async (url, n, batch, kind) => {
