@@ -184,6 +184,5 @@ async function start() {
 
 start().catch((e) => {
   window.vtkError = String(e && e.message || e);
-  document.getElementById('status').textContent = `Could not start: ${window.vtkError}` +
-    (location.protocol === 'file:' ? ' (serve this folder over http, e.g. python3 -m http.server)' : '');
+  document.getElementById('status').textContent = `Could not start: ${window.vtkError}`;
 });
