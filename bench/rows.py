@@ -26,6 +26,7 @@ from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
 from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
 from vtk_vision.exporters import get_format
+from vtk_vision.exporters.base import file_size
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
 __all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
@@ -119,20 +120,27 @@ def measure_accuracy(runner: Runner, inputs: Inputs, batch: int) -> dict:
     if inputs.y is None:
         return {}
     x, y, correct = inputs.x, inputs.y, 0
-    for i in range(0, len(x), batch):
-        correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+    if runner.predict is not None:  # the runtime scores the whole split itself (a browser page)
+        correct = int((runner.predict(x, batch) == y).sum())
+    else:
+        for i in range(0, len(x), batch):
+            correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
     acc = correct / len(x)
     return {"accuracy": acc, "correct": correct,
             "accuracy_delta": None if inputs.reference is None else acc - inputs.reference}
 
 
-def _steady(call: Callable[[], object], runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:
+def _steady(x: torch.Tensor, runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:
     """Samples of the steadiest round, and every round's spread: a row over `max_spread` is timed again,
-    up to `max_rounds` in all, so a moment of contention does not decide its figure."""
-    rounds = []
+    up to `max_rounds` in all, so a moment of contention does not decide its figure. A runtime with its own
+    clock (a browser page) takes the same rules and is read on it."""
+    rounds, call = [], runner.bind(x)
     for _ in range(timing.max_rounds):
-        samples = measure_samples(call, runner.sync, warmup_s=timing.warmup_s, min_iters=timing.min_iters,
-                                  min_s=timing.min_s, cuda_events=runner.cuda_events)
+        if runner.samples is not None:
+            samples = runner.samples(x, timing.warmup_s, timing.min_iters, timing.min_s)
+        else:
+            samples = measure_samples(call, runner.sync, warmup_s=timing.warmup_s, min_iters=timing.min_iters,
+                                      min_s=timing.min_s, cuda_events=runner.cuda_events)
         rounds.append((Latency.from_samples(samples).spread, samples))
         if rounds[-1][0] <= timing.max_spread:
             break
@@ -165,10 +173,11 @@ def _time_batch(runner: Runner, inputs: Inputs, b: int, timing: Timing) -> dict:
     if runner.cuda_events:
         torch.cuda.reset_peak_memory_stats()
     accuracy = measure_accuracy(runner, inputs, b)
-    call = runner.bind(_batch(inputs.x, b))
-    samples, spreads = _steady(call, runner, timing)
+    x = _batch(inputs.x, b)
+    samples, spreads = _steady(x, runner, timing)
     lat = Latency.from_samples(samples)
-    return accuracy | {"cold_ms": _cold(call, runner.sync, timing) if timing.cold_repeats else None,
+    return accuracy | {"cold_ms": _cold(runner.bind(x), runner.sync, timing)  # a page keeps its own clock: not from here
+                       if timing.cold_repeats and runner.samples is None else None,
         "latency_ms": lat.to_dict(), "images_per_s": b / (lat.p50 / 1e3), "round_spreads": spreads,
         "unstable": lat.spread > timing.max_spread,
         "samples_ms": [round(s / 1e6, 6) for s in samples] if timing.keep_samples else None,
@@ -192,7 +201,7 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
     its batch and the ones after it, and the bench goes on with the next runtime."""
     base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
             "threads": target.threads, "artifact": str(target.artifact) if target.artifact else None,
-            "size_bytes": target.artifact.stat().st_size if target.artifact else None}
+            "size_bytes": file_size(target.artifact) if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
     saved = torch.get_num_threads()
@@ -225,7 +234,9 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         session_s = time.perf_counter() - t0
         watch.cancel = runner.cancel
         runner = replace(runner, bind=lambda x, bind=runner.bind: watch.guard(bind(x)),
-                         logits=watch.guard(runner.logits))
+                         logits=watch.guard(runner.logits),
+                         samples=runner.samples and watch.guard(runner.samples),
+                         predict=runner.predict and watch.guard(runner.predict))
         call = runner.bind(_batch(inputs.x, batch_sizes[0]))  # a fixed-batch file takes its batch only
         t0 = time.perf_counter()
         call()
@@ -253,4 +264,6 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
             rows.append(Row(batch=b, status="failed", reason=_reason(e), **base))
             continue
         memory, why = window.peak_mb()  # what the loaded runtime holds plus this batch's own peak
+        if runner.elsewhere:
+            memory, why = None, f"runs in {runner.elsewhere}, not in vtk's process"
         rows.append(Row(batch=b, **base, **loaded, **measured, runtime_memory_mb=memory, memory_reason=why))

@@ -64,7 +64,7 @@ def default_threads() -> tuple[int, ...]:
 @dataclass(frozen=True)
 class BenchOptions:
     providers: tuple[str, ...] = ("cpu",)
-    runtimes: tuple[str, ...] = tuple(runtimes())
+    runtimes: tuple[str, ...] = tuple(runtimes())  # those named on request (web) are timed only when asked
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
     min_iters: int = min_samples(0.9)  # 64: enough for the p90 of p90/p50 (bench/percentiles.py)
@@ -82,7 +82,7 @@ class BenchOptions:
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
         name or number is one of it."""
         put = partial(object.__setattr__, self)
-        put("runtimes", names("runtimes", self.runtimes, runtimes(), "runtime"))
+        put("runtimes", names("runtimes", self.runtimes, runtimes(on_request=True), "runtime"))
         put("providers", names("providers", self.providers, PROVIDERS, "provider"))
         put("precisions", names("precisions", self.precisions, PRECISIONS, "precision"))
         put("batch_sizes", numbers("batch_sizes", self.batch_sizes, BENCH_LIMITS["batch_sizes"]))
@@ -140,9 +140,9 @@ def _artifacts(run, pairs: list[tuple[str, str]], dataset, progress) -> dict[tup
         if failed:
             raise ExportError(f"the bench needs {', '.join(r.format for r in failed)} at {precision} exported "
                               f"first, and that failed: " + "; ".join(f"{r.format}: {r.error}" for r in failed))
-    for p in path.values():  # a device, a pipe, or a link out of the run folder is no artifact to read
+    for (f, _), p in path.items():  # a device, a pipe, or a link out of the run folder is no artifact to read
         run.folder.check_inside(p)
-        if not p.is_file():
+        if p.is_symlink() or not (p.is_dir() if get_format(f).folder else p.is_file()):
             raise ArtifactError(f"{printable(p)} is not a regular file; export again")
     return {(r, p): path[(f, p)] for (r, p), f in needed.items()}
 

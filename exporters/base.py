@@ -70,4 +70,7 @@ class ExportOptions:
 
 
 def file_size(path: Path) -> int:
+    """Bytes of a file, or of every file in a folder artifact (what a user copies to ship it)."""
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
     return path.stat().st_size if path.exists() else 0

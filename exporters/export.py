@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from vtk_vision.core.atomic import atomic_path, write_text
+from vtk_vision.core.atomic import atomic_dir, atomic_path, write_text
 from vtk_vision.core.errors import ExportError, UnknownNameError, ValidationError
 from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
@@ -71,8 +71,8 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     """Write `model` as `fmt` into `out_dir` and validate it on `images` (uint8, dataset size).
 
     `calibration` (uint8 training images) is what an int8 artifact's activation ranges come from."""
-    if fmt not in artifact_formats():
-        raise UnknownNameError("format", fmt, [*artifact_formats(), "all"])
+    if fmt not in artifact_formats(on_request=True):
+        raise UnknownNameError("format", fmt, [*artifact_formats(on_request=True), "all"])
     check_precision(fmt, opts)
     spec = FORMATS[fmt]
     if spec.executes_code:  # recorded as this user's once written: refused before writing if it cannot be
@@ -105,7 +105,7 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
                           input_dtype=str(dtype).replace("torch.", ""), options=opts.to_dict())
     metadata = _metadata(source, shape, dtype, opts, fmt)
     result.precision = opts.precision
-    with atomic_path(final) as tmp:
+    with (atomic_dir if spec.folder else atomic_path)(final) as tmp:
         spec.write(module, example, tmp, opts, metadata)
         if opts.precision != "fp32":
             with torch.no_grad():

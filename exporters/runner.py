@@ -45,6 +45,13 @@ class Runner:
     active: list[str]                                     # what really runs it
     # stops a call in flight from another thread (core/stoppable.py); None: the runtime has no way to
     cancel: Callable[[], None] | None = None
+    # a runtime with its own clock (a browser page's performance.now()): (batch, warmup_s, min_iters, min_s)
+    # -> per-call ns under the bench's sample rules. None: vtk's clock times `bind`'s call
+    samples: Callable[[torch.Tensor, float, int, float], list[int]] | None = None
+    # (inputs, batch) -> top-1 class per image, decided inside the runtime in one transfer (a browser page
+    # scoring the whole split itself). None: the bench takes the argmax of `logits`
+    predict: Callable[[torch.Tensor, int], torch.Tensor] | None = None
+    elsewhere: str | None = None  # where it runs when not in this process: its memory is not vtk's to measure
 
 
 def torch_runner(runtime: str, module: Callable[[torch.Tensor], torch.Tensor], provider: str) -> Runner:

@@ -83,7 +83,7 @@ def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "
     from vtk_vision.core.limits import names
     from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
 
-    formats = names("formats", formats, [*artifact_formats(), "all"], "format")  # as `--format`, before any work
+    formats = names("formats", formats, [*artifact_formats(on_request=True), "all"], "format")  # as `--format`, before any work
     formats = artifact_formats() if "all" in formats else list(formats)
     opts = ExportOptions(**options)
     r = load(run, model=model, trust_code=trust_code)

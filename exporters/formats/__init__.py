@@ -45,6 +45,10 @@ class Format:
     # in place at the reduced precision. Formats without it are fp32 only.
     reduce: Callable[..., dict] | None = None
     reduced: tuple[str, ...] = ()   # the precisions `reduce` makes
+    folder: bool = False            # the artifact is a folder (written and replaced whole), not one file
+    # exported and benched only when named (--format NAME, --runtime NAME), never by "all" or by default:
+    # it needs more than vtk's Python packages (a browser), so a machine without it still runs the rest
+    on_request: bool = False
 
     @property
     def artifact_format(self) -> str | None:
@@ -84,14 +88,14 @@ def _discover() -> dict[str, Format]:
 FORMATS: dict[str, Format] = _discover()
 
 
-def artifact_formats() -> list[str]:
-    """Formats vtk can export: the choices of `vtk export --format`."""
-    return [f.name for f in FORMATS.values() if f.write is not None]
+def artifact_formats(on_request: bool = False) -> list[str]:
+    """Formats vtk exports for "all"; with `on_request`, every one it can: the choices of `vtk export --format`."""
+    return [f.name for f in FORMATS.values() if f.write is not None and (on_request or not f.on_request)]
 
 
-def runtimes() -> list[str]:
-    """Everything the bench can time: the choices of `vtk bench --runtime`."""
-    return list(FORMATS)
+def runtimes(on_request: bool = False) -> list[str]:
+    """What the bench times by default; with `on_request`, everything it can: the choices of `--runtime`."""
+    return [f.name for f in FORMATS.values() if on_request or not f.on_request]
 
 
 def get_format(name: str) -> Format:

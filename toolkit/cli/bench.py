@@ -9,7 +9,8 @@ import click
 from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.cli.app import cli, console, stderr
 from vtk_vision.cli.load_options import load_from, load_options
-from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option, trust_code_option
+from vtk_vision.cli.options import (Bounded, browser_option, data_dir_option, run_argument, runs_dir_option,
+                                    trust_code_option)
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.limits import BENCH_LIMITS, Limit
 from vtk_vision.core.providers import PRECISIONS, PROVIDERS
@@ -63,7 +64,7 @@ def _names(value: str, known, what: str) -> tuple[str, ...]:
 def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
     from vtk_vision.exporters.formats import runtimes as all_runtimes
 
-    return tuple(all_runtimes()) if value is None else _names(value, all_runtimes(), "runtime")
+    return tuple(all_runtimes()) if value is None else _names(value, all_runtimes(on_request=True), "runtime")
 
 
 @cli.command()
@@ -107,6 +108,7 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--wide", is_flag=True, help="Every column, however narrow the terminal (by default a narrow "
               "one leaves out p99, memory, provider, size and Δ eager; bench.json always holds them all).")
 @trust_code_option
+@browser_option
 @click.option("--input-size", type=Bounded(LIMITS["input_size"]), default=None,
               help="FILE: the side of square images, for free height and width in its declared input.")
 @click.option("--input-shape", callback=_int_list("an input shape", "3,224,224", Limit(1, 1 << 16, integer=True),

@@ -10,6 +10,7 @@ from vtk_vision.cli.app import cli, console, emit_json, stderr
 from vtk_vision.cli.options import (
     Bounded,
     LazyChoice,
+    browser_option,
     data_dir_option,
     json_flag,
     run_argument,
@@ -27,7 +28,7 @@ from vtk_vision.runs.config import LIMITS
 def _formats():
     from vtk_vision.exporters.formats import artifact_formats
 
-    return artifact_formats()
+    return artifact_formats(on_request=True)
 
 
 def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir, precision):
@@ -83,6 +84,7 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
               help="With --weights and no --dataset: the model's outputs.")
 @json_flag
 @trust_code_option
+@browser_option
 @wide_flag
 @runs_dir_option
 @data_dir_option

@@ -68,6 +68,17 @@ trust_code_option = click.option(
     "(a user model's source copy, a TorchScript file): only for files from a source you trust.")
 
 
+
+def _set_browser(ctx, param, value: str | None) -> None:
+    import os
+
+    if value is not None:
+        os.environ["VTK_BROWSER"] = value  # read where the browser starts (exporters/browser.py)
+
+
+browser_option = click.option(
+    "--browser", metavar="PATH", expose_value=False, callback=_set_browser,
+    help="Chromium for the web format (default: $VTK_BROWSER, else chromium on PATH).")
 wide_flag = click.option("--wide", is_flag=True,
                          help="Every column, however narrow the terminal (by default a narrow one leaves some out).")
 
