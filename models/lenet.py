@@ -62,12 +62,15 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-# Sized for the 60 s budget of a default `vtk train lenet5` on 2 CPU cores (52-59 s there):
-# 10 epochs, no augmentation and no dropout. At 10 epochs regularisation costs more than it
-# gives: with translation and dropout 0.2 (lr 1e-2) 10 epochs reached 90.78% on Fashion-MNIST;
-# at lr 2e-2 with neither, 91.62% (seed 0; seeds 1 and 2: 91.60%, 91.34%). The earlier 25-epoch
-# default reached 91.8-92.1% in 150-200 s: `--epochs 25 --augment --dropout 0.2 --lr 1e-2`.
-RECIPE = dict(epochs=10, batch_size=256, optimizer="adamw", lr=2e-2, weight_decay=5e-4,
+# Sized for the Quick start's budget (under 4 minutes with the install) on 2 CPU cores: 12 epochs
+# at batch 128, no augmentation and no dropout. Test accuracy on Fashion-MNIST over seeds 0/1/2
+# (2-core AMD EPYC, 1 thread, 2026-12-03; issue 25 asked for a median >= 91.7%):
+#   this recipe                                             91.38 / 91.70 / 91.71  (median 91.70)
+#   10 epochs at batch 256 (the previous default)           91.66 / 91.33 / 91.36  (median 91.36)
+#   15 epochs, translation, dropout 0.1, lr 1e-2            91.35 / 91.54 / 91.31  (median 91.35)
+#   25 epochs, translation, dropout 0.2, lr 1e-2            91.75 / - / 91.72      (about 2.5x the time)
+# At this length regularisation costs more than it gives; more optimizer steps (batch 128) help.
+RECIPE = dict(epochs=12, batch_size=128, optimizer="adamw", lr=2e-2, weight_decay=5e-4,
               label_smoothing=0.1, augment=False, model_args={"dropout": 0.0})
 
 
