@@ -168,7 +168,7 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
     its batch and the ones after it, and the bench goes on with the next runtime."""
     base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
             "threads": target.threads, "artifact": str(target.artifact) if target.artifact else None,
-            "size_bytes": target.artifact.stat().st_size if target.artifact else None}
+            "size_bytes": get_format(target.runtime).size_bytes(target.artifact) if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
     saved = torch.get_num_threads()

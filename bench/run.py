@@ -42,6 +42,7 @@ from vtk_vision.exporters import (
     get_format,
     runtimes,
 )
+from vtk_vision.exporters.formats import default_runtimes
 from vtk_vision.exporters.runner import PROVIDERS, cuda_problem
 
 __all__ = ["TIME_INCLUDES", "BenchOptions", "Row", "bench_run", "default_threads", "resolve_providers"]
@@ -61,7 +62,7 @@ def default_threads() -> tuple[int, ...]:
 @dataclass(frozen=True)
 class BenchOptions:
     providers: tuple[str, ...] = ("cpu",)
-    runtimes: tuple[str, ...] = tuple(runtimes())
+    runtimes: tuple[str, ...] = tuple(default_runtimes())
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
     min_iters: int = 50

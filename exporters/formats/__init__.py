@@ -19,7 +19,8 @@ from typing import Any
 from vtk_vision.core.errors import UnknownNameError
 from vtk_vision.exporters.runner import Runner
 
-__all__ = ["Format", "FORMATS", "artifact_formats", "runtimes", "get_format", "format_of_file"]
+__all__ = ["Format", "FORMATS", "artifact_formats", "all_formats", "runtimes", "default_runtimes", "get_format",
+           "format_of_file"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ class Format:
     # in place at the reduced precision. Formats without it are fp32 only.
     reduce: Callable[..., dict] | None = None
     reduced: tuple[str, ...] = ()   # the precisions `reduce` makes
+    # files the writer itself puts beside the artifact, named as it with this suffix (OpenVINO IR's .bin
+    # weights): they move into place with it, and count in its size
+    companions: tuple[str, ...] = ()
+    # part of `--format all` and of the bench's default runtimes; the device formats (ExecuTorch, OpenVINO IR,
+    # LiteRT) are asked for by name: each costs an extra export, and one a converter environment of its own
+    in_all: bool = True
 
     @property
     def artifact_format(self) -> str | None:
@@ -63,7 +70,18 @@ class Format:
 
     def sidecars(self, path: Path) -> list[Path]:
         """Files that belong to the artifact at `path` and travel with it."""
-        return [path.with_name(path.name + ".json")] if self.metadata_sidecar else []
+        return [*self.companion_files(path), *filter(None, [self.metadata_file(path)])]
+
+    def metadata_file(self, path: Path) -> Path | None:
+        """<file>.json, where the format keeps its metadata beside the artifact too."""
+        return path.with_name(path.name + ".json") if self.metadata_sidecar else None
+
+    def companion_files(self, path: Path) -> list[Path]:
+        return [path.with_suffix(s) for s in self.companions]
+
+    def size_bytes(self, path: Path) -> int:
+        """What a deployer ships: the artifact and its companions (IR weights), not the metadata sidecar."""
+        return sum(p.stat().st_size for p in (path, *self.companion_files(path)) if p.exists())
 
 
 def _discover() -> dict[str, Format]:
@@ -89,9 +107,19 @@ def artifact_formats() -> list[str]:
     return [f.name for f in FORMATS.values() if f.write is not None]
 
 
+def all_formats() -> list[str]:
+    """What `--format all` exports."""
+    return [f for f in artifact_formats() if FORMATS[f].in_all]
+
+
 def runtimes() -> list[str]:
     """Everything the bench can time: the choices of `vtk bench --runtime`."""
     return list(FORMATS)
+
+
+def default_runtimes() -> list[str]:
+    """What `vtk bench` times when no --runtime is given."""
+    return [f.name for f in FORMATS.values() if f.in_all]
 
 
 def get_format(name: str) -> Format:

@@ -97,7 +97,8 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
     With --model SPEC --weights FILE, weights trained outside vtk become a run folder first:
       vtk export --model mynet.py:MyNet --weights mynet.safetensors --dataset fashion-mnist
     """
-    from vtk_vision.exporters import ExportOptions, artifact_formats, check_precision, export_run
+    from vtk_vision.exporters import ExportOptions, check_precision, export_run
+    from vtk_vision.exporters.formats import all_formats
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 
@@ -111,7 +112,7 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
         raise click.UsageError("--max-accuracy-drop applies to --precision fp16 or int8 (fp32 must match eager "
                                "PyTorch within --atol/--rtol)")
     max_accuracy_drop = 0.5 if max_accuracy_drop is None else max_accuracy_drop
-    formats = artifact_formats() if fmt == "all" else [fmt]
+    formats = all_formats() if fmt == "all" else [fmt]
     opts = ExportOptions(dynamic_batch=dynamic_batch, batch_size=batch_size, opset=opset,
                          bake_preprocess=bake_preprocess, precision=precision,
                          calibration_size=calibration_size or 512, calibration_method=calibration_method or "minmax",

@@ -1,0 +1,117 @@
+"""The device formats (OpenVINO IR, ExecuTorch, LiteRT): written, checked, benched, and read back by a runtime
+vtk did not write, on a tiny LeNet-5 with random weights and random images."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tests.conftest import provenance
+from vtk_vision.bench.rows import Inputs, Target, Timing, time_runtime
+from vtk_vision.cli import cli
+from vtk_vision.core.errors import ValidationError
+from vtk_vision.core.preprocess import Preprocess
+from vtk_vision.exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
+from vtk_vision.exporters.formats import all_formats, default_runtimes
+from vtk_vision.models import create_model
+
+EDGE = [f for f in ("openvino-ir", "executorch", "tflite") if f in FORMATS]
+
+
+def _setup(n: int = 64, seed: int = 0):
+    """A random LeNet-5, its images, and labels that are its own predictions (so eager accuracy is 100%)."""
+    torch.manual_seed(seed)
+    model = create_model("lenet5").eval()
+    prep = Preprocess((0.3,), (0.3,), (1, 32, 32), (1, 32, 32))
+    images = torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8)
+    with torch.no_grad():
+        labels = model(prep(images)).argmax(1)
+    return model, prep, images, labels, provenance(model, prep)
+
+
+def _export(fmt, tmp_path, opts=ExportOptions(), n=64):
+    model, prep, images, labels, info = _setup(n)
+    calibration = images if opts.precision == "int8" else None
+    result = export_model(model, prep, fmt, tmp_path, images, labels, info, opts, calibration)
+    return result, Path(result.path), model, prep(images), labels
+
+
+def _one_line(res) -> str:
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    return lines[0]
+
+
+def test_device_formats_are_asked_for_by_name():
+    """`--format all` and the bench's default runtimes stay the desktop formats: each device format costs an
+    export of its own (and LiteRT a converter environment)."""
+    assert not set(EDGE) & set(all_formats()) and not set(EDGE) & set(default_runtimes())
+    assert {"onnx", "torchscript", "pt2"} <= set(all_formats())
+
+
+@pytest.mark.parametrize("fmt", EDGE)
+def test_fp32_export_matches_eager_and_carries_its_metadata(fmt, tmp_path):
+    result, path, *_ = _export(fmt, tmp_path)
+    assert result.passed and result.agreement == 1.0 and result.max_abs_diff <= 1e-4
+    assert result.accuracy == result.eager_accuracy == 1.0
+    assert [c["batch"] for c in result.checks] == [256, 1, 7]
+    meta = read_artifact_metadata(path)
+    assert meta["model"] == "lenet5" and meta["precision"] == "fp32"
+    assert json.loads(meta["validation"])["passed"] is True
+    spec = FORMATS[fmt]
+    assert {p.name for p in tmp_path.iterdir()} == {path.name, *(s.name for s in spec.sidecars(path))}
+    assert result.size_bytes == spec.size_bytes(path) > 0.9 * 61_990 * 4  # fp32 weights of LeNet-5
+
+
+# ------------------------------------------------------------------ OpenVINO IR
+def test_openvino_ir_weights_are_a_sidecar_counted_in_the_size(tmp_path):
+    result, xml, *_ = _export("openvino-ir", tmp_path)
+    weights = xml.with_suffix(".bin")
+    assert result.sidecars == [weights.name]
+    assert result.size_bytes == xml.stat().st_size + weights.stat().st_size
+    assert weights.stat().st_size > 0.9 * 61_990 * 4  # fp32 weights: OpenVINO's fp16 default was not taken
+
+
+def test_plain_openvino_reproduces_the_ir_accuracy(tmp_path):
+    """OpenVINO's own Core, as a deployer would call it, gets vtk's predictions from the .xml alone."""
+    import openvino as ov
+
+    result, xml, _, x, labels = _export("openvino-ir", tmp_path)
+    compiled = ov.Core().compile_model(str(xml), "CPU")
+    logits = compiled(x.numpy())[0]
+    assert (logits.argmax(1) == labels.numpy()).mean() == result.accuracy
+    rt = ov.Core().read_model(str(xml)).get_rt_info(["vtk", "model"])
+    assert rt.astype(str) == "lenet5"
+
+
+def test_openvino_ir_fp16_is_gated_and_half_the_weights(tmp_path):
+    fp32, xml32, *_ = _export("openvino-ir", tmp_path)
+    fp16, xml16, *_ = _export("openvino-ir", tmp_path, ExportOptions(precision="fp16"))
+    assert fp16.passed and xml16.name == "model.fp16.xml" and fp16.accuracy_delta is not None
+    assert xml16.with_suffix(".bin").stat().st_size < 0.6 * xml32.with_suffix(".bin").stat().st_size
+    assert read_artifact_metadata(xml16)["precision"] == "fp16" and fp16.max_abs_diff > fp32.max_abs_diff
+
+
+def test_openvino_ir_bench_row_names_its_file_and_counts_the_weights(tmp_path):
+    result, xml, _, x, labels = _export("openvino-ir", tmp_path)
+    rows = time_runtime(Target("openvino-ir", "fp32", "cpu", 1, xml, xml), Inputs(x, labels, 1.0), (1,),
+                        Timing(warmup_s=0, min_iters=2, min_s=0, max_rounds=1))
+    assert rows[0].status == "ok", rows[0].reason
+    assert rows[0].size_bytes == result.size_bytes and rows[0].accuracy == 1.0
+    assert f"IR {xml.name}" in rows[0].active_providers
+
+
+def test_a_handed_ir_with_entities_is_one_line_and_never_expanded(tmp_path):
+    laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bad = tmp_path / "model.xml"
+    bad.write_text(f'<?xml version="1.0"?><!DOCTYPE net [<!ENTITY l0 "ha">{laughs}]><net>&l9;</net>')
+    bad.with_suffix(".bin").write_bytes(b"")
+    res = CliRunner().invoke(cli, ["bench", str(bad), "--batch-sizes", "1", "--threads", "1"], obj={})
+    assert res.exit_code == 1 and "declares a DTD or entities" in _one_line(res), res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model.xml"]
