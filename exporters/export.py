@@ -109,11 +109,13 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     metadata = _metadata(source, shape, dtype, opts, fmt)
     result.precision = opts.precision
     with atomic_path(final) as tmp, _companions(spec, tmp, final):
-        spec.write(module, example, tmp, opts, metadata)
+        result.lowering = spec.write(module, example, tmp, opts, metadata) or {}
         if opts.precision != "fp32":
             with torch.no_grad():
                 calib = prepared(calibration).contiguous() if calibration is not None else None
-            result.reduction = spec.reduce(tmp, opts.precision, opts, calib)
+            eager = {"module": module, "example": example} if spec.reduce_from_module else {}
+            result.reduction = spec.reduce(tmp, opts.precision, opts, calib, **eager)
+            result.lowering = result.reduction.pop("lowering", result.lowering)  # a reduced program's own lowering
         validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts,
                  source.classes)
         if (why := verdict(result, opts)) is not None:

@@ -34,7 +34,8 @@ class Format:
     # (model or artifact path, provider, threads) -> Runner
     load: Callable[[Any, str, int], Runner]
     suffix: str | None = None
-    # (module, example input, path, ExportOptions, metadata) -> None: writes the artifact at path
+    # (module, example input, path, ExportOptions, metadata) -> None, or a dict of how it was lowered (export.json's
+    # `lowering`): writes the artifact at path
     write: Callable[..., None] | None = None
     embed: Callable[[Path, dict[str, str]], None] | None = None       # (re)write the embedded metadata
     read_metadata: Callable[[Path], dict[str, str]] | None = None
@@ -46,6 +47,9 @@ class Format:
     # in place at the reduced precision. Formats without it are fp32 only.
     reduce: Callable[..., dict] | None = None
     reduced: tuple[str, ...] = ()   # the precisions `reduce` makes
+    # `reduce` also takes module= and example= (the eager module and its example input): quantizers that work on
+    # the PyTorch graph (PT2E) make the reduced artifact from the module, not from the fp32 file
+    reduce_from_module: bool = False
     # files the writer itself puts beside the artifact, named as it with this suffix (OpenVINO IR's .bin
     # weights): they move into place with it, and count in its size
     companions: tuple[str, ...] = ()
