@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tests.conftest import provenance
 from vtk_vision.bench.rows import Inputs, Target, Timing, time_runtime
 from vtk_vision.cli import cli
-from vtk_vision.core.errors import ValidationError
+from vtk_vision.core.errors import ArtifactError, ExportError, ValidationError
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
 from vtk_vision.exporters.formats import all_formats, default_runtimes
@@ -55,9 +55,22 @@ def test_device_formats_are_asked_for_by_name():
     assert {"onnx", "torchscript", "pt2"} <= set(all_formats())
 
 
+@pytest.fixture(scope="module")
+def fp32(tmp_path_factory):
+    """fmt -> (result, path, model, inputs, labels) of one fp32 export per format, made once for the module."""
+    made = {}
+
+    def get(fmt):
+        if fmt not in made:
+            made[fmt] = _export(fmt, tmp_path_factory.mktemp(fmt))
+        return made[fmt]
+    return get
+
+
 @pytest.mark.parametrize("fmt", EDGE)
-def test_fp32_export_matches_eager_and_carries_its_metadata(fmt, tmp_path):
-    result, path, *_ = _export(fmt, tmp_path)
+def test_fp32_export_matches_eager_and_carries_its_metadata(fmt, fp32):
+    result, path, *_ = fp32(fmt)
+    tmp_path = path.parent
     assert result.passed and result.agreement == 1.0 and result.max_abs_diff <= 1e-4
     assert result.accuracy == result.eager_accuracy == 1.0
     assert [c["batch"] for c in result.checks] == [256, 1, 7]
@@ -115,3 +128,93 @@ def test_a_handed_ir_with_entities_is_one_line_and_never_expanded(tmp_path):
     res = CliRunner().invoke(cli, ["bench", str(bad), "--batch-sizes", "1", "--threads", "1"], obj={})
     assert res.exit_code == 1 and "declares a DTD or entities" in _one_line(res), res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.bin", "model.xml"]
+
+
+# ------------------------------------------------------------------ ExecuTorch
+@pytest.fixture
+def pte(fp32):
+    return fp32("executorch")
+
+
+def test_executorch_runtime_called_directly_reproduces_the_accuracy(pte):
+    """ExecuTorch's own Python runtime, as a deployer would call it, on the .pte alone."""
+    from executorch.runtime import Runtime
+
+    result, path, _, x, labels = pte
+    method = Runtime.get().load_program(path).load_method("forward")
+    logits = torch.cat([method.execute([x[i:i + 32]])[0] for i in range(0, len(x), 32)])
+    assert (logits.argmax(1) == labels).double().mean().item() == result.accuracy == 1.0
+    assert result.lowering["portable_ops"] == {} and result.lowering["delegated_nodes"] >= 10
+    assert result.lowering["compute_nodes"] == result.lowering["delegated_nodes"]
+    assert json.loads(path.with_name(path.name + ".json").read_text())["model"] == "lenet5"
+
+
+def test_executorch_bench_row_honours_threads_and_names_its_plan(pte):
+    result, path, _, x, labels = pte
+    rows = time_runtime(Target("executorch", "fp32", "cpu", 1, path, path), Inputs(x, labels, 1.0), (1, 8),
+                        Timing(warmup_s=0, min_iters=2, min_s=0, max_rounds=1))
+    assert [r.status for r in rows] == ["ok", "ok"], rows[0].reason
+    assert rows[0].size_bytes == result.size_bytes and rows[1].accuracy == 1.0
+    assert rows[0].active_providers[0] == "executorch:xnnpack, 1 pool threads"
+    assert FORMATS["executorch"].load(path, "cpu", 1).cancel is None  # no cancel: a runaway call ends vtk (stoppable)
+
+
+def test_executorch_int8_is_calibrated_gated_and_a_third_of_the_size(pte, tmp_path):
+    # random weights leave near ties that int8 may flip: the gate is loosened here, and tested below
+    result, path, *_ = _export("executorch", tmp_path, ExportOptions(precision="int8", calibration_size=64,
+                                                                      max_accuracy_drop=5))
+    assert result.passed and path.name == "model.int8.pte" and result.accuracy_delta is not None
+    assert result.reduction["calibration_images"] == 64 and result.reduction["per_channel"] is True
+    assert result.lowering["portable_ops"] == {}
+    assert result.size_bytes < 0.4 * pte[0].size_bytes
+
+
+def test_executorch_int8_calibrated_on_blank_images_misses_the_gate_and_leaves_nothing(tmp_path):
+    model, prep, images, labels, info = _setup()
+    blank = torch.zeros_like(images)  # activation ranges from blank images clip every real one
+    with pytest.raises(ValidationError, match="loses more than --max-accuracy-drop"):
+        export_model(model, prep, "executorch", tmp_path, images, labels, info,
+                     ExportOptions(precision="int8", calibration_size=64), blank)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _WithCumsum(torch.nn.Module):
+    """A model with one operator XNNPACK does not take (cumsum)."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner, self.vtk_info = inner, inner.vtk_info
+
+    def forward(self, x):
+        return self.inner(x).cumsum(1)
+
+
+def test_executorch_refuses_a_partly_delegated_program_unless_allowed(tmp_path):
+    torch.manual_seed(0)
+    model = _WithCumsum(create_model("linear")).eval()
+    c, h, w = model.vtk_info.input_shape
+    prep = Preprocess((0.3,) * c, (0.3,) * c, (c, h, w), (c, h, w))
+    images, info = torch.randint(0, 256, (16, c, h, w), dtype=torch.uint8), provenance(model, prep)
+    with pytest.raises(ExportError, match=r"XNNPACK took \d+ of \d+ compute nodes; aten_cumsum_default x1 would run "
+                                          r"on ExecuTorch's portable kernels.*--allow-portable") as e:
+        export_model(model, prep, "executorch", tmp_path, images, None, info)
+    assert "\n" not in str(e.value) and list(tmp_path.iterdir()) == []
+    result = export_model(model, prep, "executorch", tmp_path, images, None, info, ExportOptions(allow_portable=True))
+    assert result.passed and result.lowering["portable_ops"] == {"aten_cumsum_default": 1}
+
+
+def test_a_handed_file_that_is_no_program_is_one_line(tmp_path):
+    bad = tmp_path / "model.pte"
+    bad.write_bytes(b"\x00" * 64)
+    res = CliRunner().invoke(cli, ["bench", str(bad), "--batch-sizes", "1", "--threads", "1"], obj={})
+    assert res.exit_code == 1 and "is not an ExecuTorch program" in _one_line(res), res.output
+    bad.write_bytes(b"\x10\x00\x00\x00ET12" + os.urandom(200))  # the identifier, then no program
+    with pytest.raises(ArtifactError, match="is not a loadable ExecuTorch program") as e:
+        FORMATS["executorch"].load(bad, "cpu", 1)
+    assert "\n" not in str(e.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pte"]
+
+
+def test_allow_portable_is_for_executorch_only():
+    res = CliRunner().invoke(cli, ["export", "--format", "onnx", "--allow-portable"], obj={})
+    assert res.exit_code == 2 and "--allow-portable applies to --format executorch only" in res.output
