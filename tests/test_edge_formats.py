@@ -218,3 +218,10 @@ def test_a_handed_file_that_is_no_program_is_one_line(tmp_path):
 def test_allow_portable_is_for_executorch_only():
     res = CliRunner().invoke(cli, ["export", "--format", "onnx", "--allow-portable"], obj={})
     assert res.exit_code == 2 and "--allow-portable applies to --format executorch only" in res.output
+
+
+@pytest.mark.parametrize("fmt, why", [("coreml", "macOS"), ("tensorrt", "torch<2.15"), ("triton", "Python 3.12")])
+def test_formats_not_offered_say_why_in_one_line(fmt, why):
+    res = CliRunner().invoke(cli, ["export", "--format", fmt], obj={})
+    assert res.exit_code == 1, res.output
+    assert _one_line(res).startswith(f"Error: --format {fmt} is not offered: ") and why in res.output

@@ -19,7 +19,7 @@ from typing import Any
 from vtk_vision.core.errors import UnknownNameError
 from vtk_vision.exporters.runner import Runner
 
-__all__ = ["Format", "FORMATS", "artifact_formats", "all_formats", "runtimes", "default_runtimes", "get_format",
+__all__ = ["Format", "FORMATS", "NOT_OFFERED", "refuse_not_offered", "artifact_formats", "all_formats", "runtimes", "default_runtimes", "get_format",
            "format_of_file"]
 
 
@@ -104,6 +104,24 @@ def _discover() -> dict[str, Format]:
 
 
 FORMATS: dict[str, Format] = _discover()
+
+# Formats people ask for that vtk does not write, and why: `vtk export --format NAME` says so in one line.
+NOT_OFFERED: dict[str, str] = {
+    "coreml": "Core ML models run only on Apple's runtimes (macOS, iOS), so vtk could not check one on the whole test "
+              "split here; for iPhones export --format executorch (ExecuTorch runs on iOS) or onnx",
+    "tensorrt": "TensorRT engines need an NVIDIA GPU, and torch-tensorrt requires torch<2.15 (vtk runs torch 2.15); "
+                "time TensorRT on the ONNX export instead: vtk bench --runtime onnx --provider tensorrt",
+    "triton": "Triton is a server, not a file format, and its in-process Python server is built for Python 3.12 in "
+              "NGC containers only (vtk runs on Python 3.11); serve the ONNX export with Triton's onnxruntime backend",
+}
+
+
+def refuse_not_offered(name: str) -> None:
+    """One line saying why vtk does not write `name`, for the formats of NOT_OFFERED."""
+    if name in NOT_OFFERED:
+        from vtk_vision.core.errors import ExportError
+
+        raise ExportError(f"--format {name} is not offered: {NOT_OFFERED[name]}")
 
 
 def artifact_formats() -> list[str]:

@@ -30,6 +30,16 @@ def _formats():
     return artifact_formats()
 
 
+class _FormatChoice(LazyChoice):
+    """The table's formats; a format vtk deliberately does not write (Core ML, TensorRT, Triton) passes through
+    unlisted, so that the command can say why in one line instead of "invalid choice"."""
+
+    def convert(self, value, param, ctx):
+        from vtk_vision.exporters.formats import NOT_OFFERED
+
+        return value if value in NOT_OFFERED else super().convert(value, param, ctx)
+
+
 def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir, precision):
     """The run folder that `--model SPEC --weights FILE` makes (removed again if nothing exports)."""
     from vtk_vision.runs.imported import import_weights
@@ -47,7 +57,7 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
 
 @cli.command()
 @run_argument
-@click.option("--format", "fmt", type=LazyChoice(_formats, ("all",)), default="onnx",
+@click.option("--format", "fmt", type=_FormatChoice(_formats, ("all",)), default="onnx",
               show_default=True, help="Artifact format.")
 @click.option("--opset", type=Bounded(EXPORT_LIMITS["opset"]), help="ONNX opset (default: the exporter's own).")
 @click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
@@ -100,10 +110,11 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
       vtk export --model mynet.py:MyNet --weights mynet.safetensors --dataset fashion-mnist
     """
     from vtk_vision.exporters import ExportOptions, check_precision, export_run
-    from vtk_vision.exporters.formats import all_formats
+    from vtk_vision.exporters.formats import all_formats, refuse_not_offered
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 
+    refuse_not_offered(fmt)
     if opset is not None and fmt not in ("onnx", "all"):
         raise click.UsageError("--opset applies to --format onnx only")
     if batch_size != 1 and dynamic_batch:
