@@ -53,8 +53,8 @@ class Format:
     # files the writer itself puts beside the artifact, named as it with this suffix (OpenVINO IR's .bin
     # weights): they move into place with it, and count in its size
     companions: tuple[str, ...] = ()
-    # part of `--format all` and of the bench's default runtimes; the device formats (ExecuTorch, OpenVINO IR,
-    # LiteRT) are asked for by name: each costs an extra export, and one a converter environment of its own
+    # part of `--format all` and of the bench's default runtimes; the device formats (ExecuTorch, OpenVINO IR)
+    # are asked for by name: each costs an export of its own (ExecuTorch's takes ~30 s for LeNet-5 here)
     in_all: bool = True
 
     @property
@@ -111,6 +111,9 @@ NOT_OFFERED: dict[str, str] = {
               "split here; for iPhones export --format executorch (ExecuTorch runs on iOS) or onnx",
     "tensorrt": "TensorRT engines need an NVIDIA GPU, and torch-tensorrt requires torch<2.15 (vtk runs torch 2.15); "
                 "time TensorRT on the ONNX export instead: vtk bench --runtime onnx --provider tensorrt",
+    "tflite": "the LiteRT converter (litert-torch 0.10.0) requires torch<2.15 and cannot be installed beside vtk's "
+              "torch 2.15, and a converter environment of its own is not built into vtk yet; export --format "
+              "executorch (XNNPACK, the CPU kernels LiteRT also uses) or onnx",
     "triton": "Triton is a server, not a file format, and its in-process Python server is built for Python 3.12 in "
               "NGC containers only (vtk runs on Python 3.11); serve the ONNX export with Triton's onnxruntime backend",
 }
