@@ -241,3 +241,10 @@ def test_vtk_bench_times_a_handed_device_file_from_its_metadata(fmt, fp32, tmp_p
     assert res.exit_code == 0, res.output
     row = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
     assert row["runtime"] == fmt and row["status"] == "ok" and row["accuracy"] is None  # random data: not measured
+
+
+def test_the_python_api_refuses_them_alike():
+    import vtk_vision
+
+    with pytest.raises(ExportError, match="--format coreml is not offered: .*macOS"):
+        vtk_vision.export(formats=["onnx", "coreml"])
