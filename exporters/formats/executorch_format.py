@@ -58,6 +58,13 @@ _NOT_COMPUTE = {"getitem", "sym_size", "aten_view_copy_default"}
 _IDENTIFIER = b"ET12"  # the flatbuffer file identifier of ExecuTorch programs, bytes 4-8
 
 
+def _quiet_import() -> None:
+    """Every ExecuTorch import brings torchao, whose import makes torch warn (through logging, on screen) about
+    an enum it registers: advice for torchao's authors, not vtk's users. Imported once here, quietly."""
+    with quiet("torch.utils._pytree"):
+        import torchao  # noqa: F401
+
+
 def _failed(what: str, e: Exception) -> ExportError:
     return ExportError(f"{what} failed: {type(e).__name__}: "
                        f"{printable(str(e).strip().splitlines()[0][:300]) if str(e).strip() else 'no message'}")
@@ -96,6 +103,7 @@ def _dynamic(program) -> bool:
 
 def _lower(program: torch.export.ExportedProgram, path: Path, opts: ExportOptions) -> dict:
     """Lower to XNNPACK, refuse a partly delegated program unless allowed, write the .pte; the figures."""
+    _quiet_import()
     import executorch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
@@ -141,6 +149,7 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
 def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.Tensor | None,
            module: torch.nn.Module | None = None, example: torch.Tensor | None = None) -> dict:
     """int8 through XNNPACK's PT2E quantizer: observers calibrated on `calibration`, then lowered."""
+    _quiet_import()
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
                                                                          get_symmetric_quantization_config)
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -215,6 +224,7 @@ def _why(e: Exception, logs: list[str]) -> str:
 
 
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
+    _quiet_import()
     from executorch.extension.pybindings import portable_lib
     from executorch.runtime import Runtime, Verification
 
