@@ -112,7 +112,11 @@ def _torchscript(path: Path) -> DeclaredInput:
     """Read without loading (loading runs the program): only vtk's metadata can say the shape."""
     from vtk_vision.exporters.formats.torchscript_format import EXTRA
 
-    meta, note = _archive_vtk(path, EXTRA)
+    return _by_metadata(path, *_archive_vtk(path, EXTRA))
+
+
+def _by_metadata(path: Path, meta: dict, note: str | None) -> DeclaredInput:
+    """The input vtk's metadata declares, for files read without loading them."""
     shape, dims = meta.get("input_shape"), None
     if shape is not None:
         try:
@@ -129,6 +133,8 @@ def _torchscript(path: Path) -> DeclaredInput:
 def declared_input(path: Path, fmt: Format) -> DeclaredInput:
     """The input `path` (a file of format `fmt`) declares; unreadable or multi-input files are refused."""
     readers = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}
+    if fmt.name not in readers and (fmt.metadata_sidecar or fmt.companions):  # ExecuTorch's sidecar, an IR's rt_info
+        return _by_metadata(path, *vtk_section(fmt.read_metadata(path), printable(path.name)))
     if fmt.name not in readers:
         raise ArtifactError(f"vtk cannot bench a {fmt.name} file on its own")
     return readers[fmt.name](path)

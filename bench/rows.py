@@ -26,7 +26,6 @@ from vtk_vision.bench.timing import Latency, measure_samples
 from vtk_vision.core.errors import ArtifactError, ProviderError
 from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
 from vtk_vision.exporters import get_format
-from vtk_vision.exporters.base import file_size
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
 __all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
@@ -201,7 +200,7 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
     its batch and the ones after it, and the bench goes on with the next runtime."""
     base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
             "threads": target.threads, "artifact": str(target.artifact) if target.artifact else None,
-            "size_bytes": file_size(target.artifact) if target.artifact else None}
+            "size_bytes": get_format(target.runtime).size_bytes(target.artifact) if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
     saved = torch.get_num_threads()

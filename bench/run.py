@@ -45,6 +45,7 @@ from vtk_vision.exporters import (
     get_format,
     runtimes,
 )
+from vtk_vision.exporters.formats import default_runtimes
 from vtk_vision.exporters.runner import PROVIDERS, cuda_problem
 
 __all__ = ["TIME_INCLUDES", "BenchOptions", "Row", "bench_run", "default_threads", "resolve_providers"]
@@ -64,7 +65,7 @@ def default_threads() -> tuple[int, ...]:
 @dataclass(frozen=True)
 class BenchOptions:
     providers: tuple[str, ...] = ("cpu",)
-    runtimes: tuple[str, ...] = tuple(runtimes())  # those named on request (web) are timed only when asked
+    runtimes: tuple[str, ...] = tuple(default_runtimes())  # those not in "all" (web, device formats) only when asked
     batch_sizes: tuple[int, ...] = (1, 8, 64, 256)
     warmup_s: float = 0.3
     min_iters: int = min_samples(0.9)  # 64: enough for the p90 of p90/p50 (bench/percentiles.py)
@@ -82,7 +83,7 @@ class BenchOptions:
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
         name or number is one of it."""
         put = partial(object.__setattr__, self)
-        put("runtimes", names("runtimes", self.runtimes, runtimes(on_request=True), "runtime"))
+        put("runtimes", names("runtimes", self.runtimes, runtimes(), "runtime"))
         put("providers", names("providers", self.providers, PROVIDERS, "provider"))
         put("precisions", names("precisions", self.precisions, PRECISIONS, "precision"))
         put("batch_sizes", numbers("batch_sizes", self.batch_sizes, BENCH_LIMITS["batch_sizes"]))

@@ -56,6 +56,7 @@ class ExportOptions:
     calibration_size: int = 512      # int8: training images its activation ranges come from
     calibration_method: str = "minmax"
     max_accuracy_drop: float = 0.5   # reduced precision: points of test accuracy it may lose against fp32 eager
+    allow_portable: bool = False     # ExecuTorch: land a program whose compute XNNPACK did not all take
 
     def __post_init__(self):
         """`vtk export`'s limits (core/limits.py), checked at once and named as Python spells them."""

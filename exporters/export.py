@@ -13,7 +13,10 @@ in a run's exports/ is recorded in its export.json, whoever asked for it.
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -24,7 +27,7 @@ from vtk_vision.core.inference import random_images
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.text import printable
 from vtk_vision.core.trust import remember, require_state_folder
-from vtk_vision.exporters.base import Exportable, ExportOptions, file_size, input_spec
+from vtk_vision.exporters.base import Exportable, ExportOptions, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
 from vtk_vision.exporters.precision import calibration_sample
 from vtk_vision.exporters.validate import validate, verdict
@@ -71,8 +74,8 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     """Write `model` as `fmt` into `out_dir` and validate it on `images` (uint8, dataset size).
 
     `calibration` (uint8 training images) is what an int8 artifact's activation ranges come from."""
-    if fmt not in artifact_formats(on_request=True):
-        raise UnknownNameError("format", fmt, [*artifact_formats(on_request=True), "all"])
+    if fmt not in artifact_formats():
+        raise UnknownNameError("format", fmt, [*artifact_formats(), "all"])
     check_precision(fmt, opts)
     spec = FORMATS[fmt]
     if spec.executes_code:  # recorded as this user's once written: refused before writing if it cannot be
@@ -105,25 +108,41 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
                           input_dtype=str(dtype).replace("torch.", ""), options=opts.to_dict())
     metadata = _metadata(source, shape, dtype, opts, fmt)
     result.precision = opts.precision
-    with (atomic_dir if spec.folder else atomic_path)(final) as tmp:
-        spec.write(module, example, tmp, opts, metadata)
+    with (atomic_dir if spec.folder else atomic_path)(final) as tmp, _companions(spec, tmp, final):
+        result.lowering = spec.write(module, example, tmp, opts, metadata) or {}
         if opts.precision != "fp32":
             with torch.no_grad():
                 calib = prepared(calibration).contiguous() if calibration is not None else None
-            result.reduction = spec.reduce(tmp, opts.precision, opts, calib)
+            eager = {"module": module, "example": example} if spec.reduce_from_module else {}
+            result.reduction = spec.reduce(tmp, opts.precision, opts, calib, **eager)
+            result.lowering = result.reduction.pop("lowering", result.lowering)  # a reduced program's own lowering
         validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts,
                  source.classes)
         if (why := verdict(result, opts)) is not None:
             raise ValidationError(f"{fmt} {opts.precision} export {why}; nothing was written")
         metadata |= {"validation": json.dumps(result.validation())}
         spec.embed(tmp, metadata)
-    for sidecar in spec.sidecars(final):
+    if (sidecar := spec.metadata_file(final)) is not None:
         write_text(sidecar, json.dumps(metadata, indent=2) + "\n")
-        result.sidecars.append(sidecar.name)
+    result.sidecars = [p.name for p in spec.sidecars(final)]
     if spec.executes_code:
         remember(final)  # this user's vtk wrote it: later loads need no --trust-code
-    result.size_bytes, result.seconds = file_size(final), time.perf_counter() - t0
+    result.size_bytes, result.seconds = spec.size_bytes(final), time.perf_counter() - t0
     return result
+
+
+@contextmanager
+def _companions(spec, tmp: Path, final: Path) -> Iterator[None]:
+    """The files a writer puts beside its temporary artifact (OpenVINO IR's .bin) move into place with it, just
+    before it (the artifact's own rename comes last, so its name never points at missing weights); on failure
+    they are removed."""
+    try:
+        yield
+        for got, want in zip(spec.companion_files(tmp), spec.companion_files(final)):
+            os.replace(got, want)
+    finally:
+        for got in spec.companion_files(tmp):
+            got.unlink(missing_ok=True)
 
 
 def read_artifact_metadata(path: Path) -> dict:

@@ -99,3 +99,11 @@ def test_no_torch_is_one_line_naming_both_installs(monkeypatch, capsys, hidden, 
     err = capsys.readouterr().err
     assert e.value.code == 1 and err.count("\n") == 1
     assert err.startswith(f"Error: {named} installed") and ".[cpu]" in err and ".[full]" in err
+
+
+def test_executorch_says_which_install_has_it(monkeypatch, tmp_path):
+    _hide(monkeypatch, "executorch")
+    from vtk_vision.exporters.formats import get_format
+
+    with pytest.raises(install.MissingPackage, match=r"the executorch runtime needs ExecuTorch.*\.\[full\]"):
+        get_format("executorch").load(tmp_path / "model.pte", "cpu", 1)

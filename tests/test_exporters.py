@@ -11,8 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vtk_vision.exporters import FORMATS, ExportOptions, artifact_formats, export_model, read_artifact_metadata
-from vtk_vision.exporters.formats import onnx_format
+from vtk_vision.exporters import FORMATS, ExportOptions, export_model, read_artifact_metadata
+from vtk_vision.exporters.formats import all_formats, onnx_format
 from tests.conftest import provenance
 from vtk_vision.models import create_model, list_models
 from vtk_vision.cli import cli
@@ -29,7 +29,7 @@ def _setup(name: str, n: int = 40):
     return model, prep, images, provenance(model, prep)
 
 
-@pytest.mark.parametrize("fmt", artifact_formats())
+@pytest.mark.parametrize("fmt", all_formats())  # the device formats: tests/test_edge_formats.py
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_every_format(name, fmt, tmp_path):
     model, prep, images, info = _setup(name)
@@ -122,7 +122,7 @@ def test_trained_run_all_formats_keep_accuracy(trained, shared_data):
     res = _vtk(trained, shared_data, "export", "--format", "all", "--json")
     assert res.exit_code == 0, res.output
     results = {r["format"]: r for r in json.loads(res.output)}
-    assert set(results) == set(artifact_formats())
+    assert set(results) == set(all_formats())
     eager = {r["eager_accuracy"] for r in results.values()}
     assert len(eager) == 1 and all(r["accuracy"] == r["eager_accuracy"] for r in results.values())
     run_dir = trained / (trained / "latest").read_text().strip()
@@ -163,7 +163,8 @@ def test_broken_run_is_one_line(trained, shared_data, tmp_path, damage, needle):
 
 
 def test_bad_export_options(trained, shared_data, tmp_path):
-    assert _vtk(trained, shared_data, "export", "--format", "tflite").exit_code == 2
+    assert _vtk(trained, shared_data, "export", "--format", "savedmodel").exit_code == 2
+    assert _vtk(trained, shared_data, "export", "--format", "tflite").exit_code == 1  # not offered: says why
     res = _vtk(trained, shared_data, "export", "--opset", "13", "--out", str(tmp_path / "o"))
     assert res.exit_code == 1 and "cannot produce ONNX opset 13" in res.output
     assert not any((tmp_path / "o").glob("model*"))

@@ -82,9 +82,13 @@ def export(run: Run | str | Path | None = None, formats: str | Sequence[str] = "
     bake_preprocess, opset, ...), held to `vtk export`'s limits before the run is read."""
     from vtk_vision.core.limits import names
     from vtk_vision.exporters import ExportOptions, artifact_formats, export_run
+    from vtk_vision.exporters.formats import all_formats, refuse_not_offered
 
-    formats = names("formats", formats, [*artifact_formats(on_request=True), "all"], "format")  # as `--format`, before any work
-    formats = artifact_formats() if "all" in formats else list(formats)
+    for name in [formats] if isinstance(formats, str) else formats if isinstance(formats, (list, tuple)) else ():
+        if isinstance(name, str):
+            refuse_not_offered(name)  # Core ML, TensorRT, ...: why not, as `--format` says it
+    formats = names("formats", formats, [*artifact_formats(), "all"], "format")  # as `--format`, before any work
+    formats = all_formats() if "all" in formats else list(formats)
     opts = ExportOptions(**options)
     r = load(run, model=model, trust_code=trust_code)
     _, results = export_run(r, formats, Path(out_dir) if out_dir else None, opts, str(data_dir) if data_dir else None)

@@ -19,7 +19,8 @@ from typing import Any
 from vtk_vision.core.errors import UnknownNameError
 from vtk_vision.exporters.runner import Runner
 
-__all__ = ["Format", "FORMATS", "artifact_formats", "runtimes", "get_format", "format_of_file"]
+__all__ = ["Format", "FORMATS", "NOT_OFFERED", "refuse_not_offered", "artifact_formats", "all_formats", "runtimes", "default_runtimes", "get_format",
+           "format_of_file"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ class Format:
     # (model or artifact path, provider, threads) -> Runner
     load: Callable[[Any, str, int], Runner]
     suffix: str | None = None
-    # (module, example input, path, ExportOptions, metadata) -> None: writes the artifact at path
+    # (module, example input, path, ExportOptions, metadata) -> None, or a dict of how it was lowered (export.json's
+    # `lowering`): writes the artifact at path
     write: Callable[..., None] | None = None
     embed: Callable[[Path, dict[str, str]], None] | None = None       # (re)write the embedded metadata
     read_metadata: Callable[[Path], dict[str, str]] | None = None
@@ -46,9 +48,16 @@ class Format:
     reduce: Callable[..., dict] | None = None
     reduced: tuple[str, ...] = ()   # the precisions `reduce` makes
     folder: bool = False            # the artifact is a folder (written and replaced whole), not one file
-    # exported and benched only when named (--format NAME, --runtime NAME), never by "all" or by default:
-    # it needs more than vtk's Python packages (a browser), so a machine without it still runs the rest
-    on_request: bool = False
+    # `reduce` also takes module= and example= (the eager module and its example input): quantizers that work on
+    # the PyTorch graph (PT2E) make the reduced artifact from the module, not from the fp32 file
+    reduce_from_module: bool = False
+    # files the writer itself puts beside the artifact, named as it with this suffix (OpenVINO IR's .bin
+    # weights): they move into place with it, and count in its size
+    companions: tuple[str, ...] = ()
+    # part of `--format all` and of the bench's default runtimes; the others are asked for by name: the device
+    # formats (ExecuTorch, OpenVINO IR) each cost an export of their own (ExecuTorch's takes ~30 s for LeNet-5
+    # here), and the web page needs more than vtk's Python packages (a browser)
+    in_all: bool = True
 
     @property
     def artifact_format(self) -> str | None:
@@ -67,7 +76,21 @@ class Format:
 
     def sidecars(self, path: Path) -> list[Path]:
         """Files that belong to the artifact at `path` and travel with it."""
-        return [path.with_name(path.name + ".json")] if self.metadata_sidecar else []
+        return [*self.companion_files(path), *filter(None, [self.metadata_file(path)])]
+
+    def metadata_file(self, path: Path) -> Path | None:
+        """<file>.json, where the format keeps its metadata beside the artifact too."""
+        return path.with_name(path.name + ".json") if self.metadata_sidecar else None
+
+    def companion_files(self, path: Path) -> list[Path]:
+        return [path.with_suffix(s) for s in self.companions]
+
+    def size_bytes(self, path: Path) -> int:
+        """What a deployer ships: the artifact (every file of a folder artifact) and its companions (IR weights),
+        not the metadata sidecar."""
+        from vtk_vision.exporters.base import file_size
+
+        return sum(file_size(p) for p in (path, *self.companion_files(path)))
 
 
 def _discover() -> dict[str, Format]:
@@ -87,15 +110,46 @@ def _discover() -> dict[str, Format]:
 
 FORMATS: dict[str, Format] = _discover()
 
+# Formats people ask for that vtk does not write, and why: `vtk export --format NAME` says so in one line.
+NOT_OFFERED: dict[str, str] = {
+    "coreml": "Core ML models run only on Apple's runtimes (macOS, iOS), so vtk could not check one on the whole test "
+              "split here; for iPhones export --format executorch (ExecuTorch runs on iOS) or onnx",
+    "tensorrt": "TensorRT engines need an NVIDIA GPU, and torch-tensorrt requires torch<2.15 (vtk runs torch 2.15); "
+                "time TensorRT on the ONNX export instead: vtk bench --runtime onnx --provider tensorrt",
+    "tflite": "the LiteRT converter (litert-torch 0.10.0) requires torch<2.15 and cannot be installed beside vtk's "
+              "torch 2.15, and a converter environment of its own is not built into vtk yet; export --format "
+              "executorch (XNNPACK, the CPU kernels LiteRT also uses) or onnx",
+    "triton": "Triton is a server, not a file format, and its in-process Python server is built for NGC "
+              "containers only; serve the ONNX export with Triton's onnxruntime backend",
+}
 
-def artifact_formats(on_request: bool = False) -> list[str]:
-    """Formats vtk exports for "all"; with `on_request`, every one it can: the choices of `vtk export --format`."""
-    return [f.name for f in FORMATS.values() if f.write is not None and (on_request or not f.on_request)]
+
+def refuse_not_offered(name: str) -> None:
+    """One line saying why vtk does not write `name`, for the formats of NOT_OFFERED."""
+    if name in NOT_OFFERED:
+        from vtk_vision.core.errors import ExportError
+
+        raise ExportError(f"--format {name} is not offered: {NOT_OFFERED[name]}")
 
 
-def runtimes(on_request: bool = False) -> list[str]:
-    """What the bench times by default; with `on_request`, everything it can: the choices of `--runtime`."""
-    return [f.name for f in FORMATS.values() if on_request or not f.on_request]
+def artifact_formats() -> list[str]:
+    """Every format vtk can export: the choices of `vtk export --format`."""
+    return [f.name for f in FORMATS.values() if f.write is not None]
+
+
+def all_formats() -> list[str]:
+    """What `--format all` exports."""
+    return [f for f in artifact_formats() if FORMATS[f].in_all]
+
+
+def runtimes() -> list[str]:
+    """Everything the bench can time: the choices of `vtk bench --runtime`."""
+    return list(FORMATS)
+
+
+def default_runtimes() -> list[str]:
+    """What `vtk bench` times when no --runtime is given."""
+    return [f.name for f in FORMATS.values() if f.in_all]
 
 
 def get_format(name: str) -> Format:

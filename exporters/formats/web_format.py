@@ -196,4 +196,4 @@ def _close_tab(browser, target: str, server, base: str) -> None:
 
 FORMAT = Format("web", order=9, description="ONNX Runtime Web (WASM) in headless Chromium", providers=("cpu",),
                 load=load, suffix=".web", write=write, embed=embed, read_metadata=read_metadata, reduce=reduce,
-                reduced=("int8",), folder=True, on_request=True)
+                reduced=("int8",), folder=True, in_all=False)

@@ -62,9 +62,9 @@ def _names(value: str, known, what: str) -> tuple[str, ...]:
 
 
 def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
-    from vtk_vision.exporters.formats import runtimes as all_runtimes
+    from vtk_vision.exporters.formats import default_runtimes, runtimes as all_runtimes
 
-    return tuple(all_runtimes()) if value is None else _names(value, all_runtimes(on_request=True), "runtime")
+    return tuple(default_runtimes()) if value is None else _names(value, all_runtimes(), "runtime")
 
 
 @cli.command()

@@ -28,7 +28,17 @@ from vtk_vision.runs.config import LIMITS
 def _formats():
     from vtk_vision.exporters.formats import artifact_formats
 
-    return artifact_formats(on_request=True)
+    return artifact_formats()
+
+
+class _FormatChoice(LazyChoice):
+    """The table's formats; a format vtk deliberately does not write (Core ML, TensorRT, Triton) passes through
+    unlisted, so that the command can say why in one line instead of "invalid choice"."""
+
+    def convert(self, value, param, ctx):
+        from vtk_vision.exporters.formats import NOT_OFFERED
+
+        return value if value in NOT_OFFERED else super().convert(value, param, ctx)
 
 
 def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir, precision):
@@ -48,7 +58,7 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
 
 @cli.command()
 @run_argument
-@click.option("--format", "fmt", type=LazyChoice(_formats, ("all",)), default="onnx",
+@click.option("--format", "fmt", type=_FormatChoice(_formats, ("all",)), default="onnx",
               show_default=True, help="Artifact format.")
 @click.option("--opset", type=Bounded(EXPORT_LIMITS["opset"]), help="ONNX opset (default: the exporter's own).")
 @click.option("--dynamic-batch/--static-batch", default=True, show_default=True,
@@ -68,6 +78,8 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
 @click.option("--max-accuracy-drop", type=Bounded(EXPORT_LIMITS["max_accuracy_drop"]), default=None,
               help="Points of test accuracy a reduced-precision artifact may lose against fp32 eager.  "
               "[default: 0.5]")
+@click.option("--allow-portable", is_flag=True, help="ExecuTorch: export even when XNNPACK does not take every "
+              "compute node (the rest runs on ExecuTorch's portable kernels, often 100x slower).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: RUN/exports).")
 @click.option("--model", "model_spec", metavar="SPEC", help="With --weights: export a model trained outside vtk "
@@ -90,7 +102,7 @@ def _imported(run, model_spec, weights, dataset, input_size, channels, num_class
 @data_dir_option
 def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, batch_size: int,
            bake_preprocess: bool, precision: str, calibration_size: int | None, calibration_method: str | None,
-           max_accuracy_drop: float, out_dir: Path | None, model_spec: str | None, weights: Path | None,
+           max_accuracy_drop: float, allow_portable: bool, out_dir: Path | None, model_spec: str | None, weights: Path | None,
            dataset: str | None, input_size: int | None, channels: int | None, num_classes: int | None,
            as_json: bool, trust_code: bool, wide: bool, runs_dir: Path | None, data_dir: Path | None) -> None:
     """Export RUN (default: the latest) and check each artifact against eager PyTorch on the test split.
@@ -99,10 +111,12 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
     With --model SPEC --weights FILE, weights trained outside vtk become a run folder first:
       vtk export --model mynet.py:MyNet --weights mynet.safetensors --dataset fashion-mnist
     """
-    from vtk_vision.exporters import ExportOptions, artifact_formats, check_precision, export_run
+    from vtk_vision.exporters import ExportOptions, check_precision, export_run
+    from vtk_vision.exporters.formats import all_formats, refuse_not_offered
     from vtk_vision.present.tables import fmt_bytes, table
     from vtk_vision.runs.folder import load_run
 
+    refuse_not_offered(fmt)
     if opset is not None and fmt not in ("onnx", "all"):
         raise click.UsageError("--opset applies to --format onnx only")
     if batch_size != 1 and dynamic_batch:
@@ -112,12 +126,14 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
     if precision == "fp32" and max_accuracy_drop is not None:
         raise click.UsageError("--max-accuracy-drop applies to --precision fp16 or int8 (fp32 must match eager "
                                "PyTorch within --atol/--rtol)")
+    if allow_portable and fmt != "executorch":
+        raise click.UsageError("--allow-portable applies to --format executorch only")
     max_accuracy_drop = 0.5 if max_accuracy_drop is None else max_accuracy_drop
-    formats = artifact_formats() if fmt == "all" else [fmt]
+    formats = all_formats() if fmt == "all" else [fmt]
     opts = ExportOptions(dynamic_batch=dynamic_batch, batch_size=batch_size, opset=opset,
                          bake_preprocess=bake_preprocess, precision=precision,
                          calibration_size=calibration_size or 512, calibration_method=calibration_method or "minmax",
-                         max_accuracy_drop=max_accuracy_drop)
+                         max_accuracy_drop=max_accuracy_drop, allow_portable=allow_portable)
     for f in formats:  # a format/precision pair that makes no sense stops before the run is even read
         check_precision(f, opts)
     imported = bool(model_spec or weights)

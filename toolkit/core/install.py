@@ -12,7 +12,7 @@ from importlib.util import find_spec
 
 from vtk_vision.core.errors import VtkError
 
-__all__ = ["MissingPackage", "missing_stack", "require_torchvision"]
+__all__ = ["MissingPackage", "missing_stack", "require_full", "require_torchvision", "require_executorch"]
 
 INSTALLS = ("pip install -e '.[cpu]' (CPU only, about 1.5 GB) or pip install -e '.[full]' "
             "(CUDA build, about 6 GB, runs on CPU too)")
@@ -31,9 +31,19 @@ def missing_stack() -> str | None:
     return f"{' and '.join(missing)} not installed: vtk needs one of its two installs, {INSTALLS}"
 
 
-def require_torchvision(what: str) -> None:
-    """Raise the one-line error for `what` when torchvision is absent (the CPU-only install)."""
-    if find_spec("torchvision") is None:
-        raise MissingPackage(f"{what} needs torchvision, which the CPU-only install leaves out (no torchvision "
-                             f"build on the registry imports beside the CPU-only torch wheel); install vtk with "
+def require_full(module: str, what: str, why: str) -> None:
+    """Raise the one-line error for `what` when `module`, which only the full install brings, is absent."""
+    if find_spec(module) is None:
+        raise MissingPackage(f"{what} needs {why}, which the CPU-only install leaves out; install vtk with "
                              f"pip install -e '.[full]'")
+
+
+def require_torchvision(what: str) -> None:
+    """The CPU-only install has no torchvision: no torchvision build on the registry imports beside the CPU-only
+    torch wheel."""
+    require_full("torchvision", what, "torchvision (no build of it imports beside the CPU-only torch wheel)")
+
+
+def require_executorch(what: str) -> None:
+    """ExecuTorch links torch 2.15's libtorch, so it is part of the full install only."""
+    require_full("executorch", what, "ExecuTorch (it links the libtorch of the full install's torch 2.15)")

@@ -310,6 +310,7 @@ class ExportResult:
     flipped: int | None = None             # predictions that differ from fp32 eager
     worst_class: dict | None = None        # {"class", "delta", "images"}: the class that lost most
     reduction: dict = field(default_factory=dict)  # quantizer / converter settings
+    lowering: dict = field(default_factory=dict)   # how the writer lowered the graph (ExecuTorch: its delegation)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -317,7 +318,7 @@ class ExportResult:
     def validation(self) -> dict:
         """The validation results that go inside the artifact's own metadata."""
         keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed",
-                "precision", "accuracy_delta", "flipped", "worst_class", "reduction")
+                "precision", "accuracy_delta", "flipped", "worst_class", "reduction", "lowering")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -337,7 +338,7 @@ _EXPORT_FIELDS = {"format": str, "path": str, "size_bytes": int, "input_shape": 
                   "accuracy": (int, float), "eager_accuracy": (int, float), "checks": list, "passed": bool,
                   "seconds": (int, float), "error": str, "options": dict, "written_by": str, "sidecars": list,
                   "precision": str, "accuracy_delta": (int, float), "flipped": int, "worst_class": dict,
-                  "reduction": dict}
+                  "reduction": dict, "lowering": dict}
 
 
 def parse_export(data: Any, where: str) -> ExportRecord:
