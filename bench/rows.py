@@ -107,16 +107,19 @@ def _reason(e: Exception) -> str:
     return line[:200] if re.match(r"^\w+(Error|Exception):", line) else f"{type(e).__name__}: {line[:200]}"
 
 
-def measure_accuracy(runner: Runner, inputs: Inputs, batch: int) -> dict:
-    """accuracy, its delta and the count of correct images; all None without labels."""
+def measure_accuracy(runner: Runner, inputs: Inputs, batch: int, keep_predictions: bool = False) -> dict:
+    """accuracy, its delta and the count of correct images; all None without labels. `keep_predictions`
+    adds "predictions" (class indices), for the sanity checks (inspection/sanity.py)."""
     if inputs.y is None:
         return {}
-    x, y, correct = inputs.x, inputs.y, 0
+    x, y, correct, predicted = inputs.x, inputs.y, 0, []
     for i in range(0, len(x), batch):
-        correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+        predicted.append(torch.as_tensor(runner.logits(x[i:i + batch])).argmax(1))
+        correct += int((predicted[-1] == y[i:i + batch]).sum())
     acc = correct / len(x)
     return {"accuracy": acc, "correct": correct,
-            "accuracy_delta": None if inputs.reference is None else acc - inputs.reference}
+            "accuracy_delta": None if inputs.reference is None else acc - inputs.reference} | (
+        {"predictions": torch.cat(predicted)} if keep_predictions else {})
 
 
 def _steady(call: Callable[[], object], runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from vtk_vision.bench.environment import environment
+from vtk_vision.inspection.sanity import warnings_for
 from vtk_vision.bench.memory import MEASURE
 from vtk_vision.bench.rows import (
     Inputs,
@@ -178,7 +179,9 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     with torch.no_grad():  # prepared once, before any clock starts
         x = run.preprocess(ds.test.images if ds else random_images(run.record.data.image_shape)).contiguous()
     y = ds.test.labels if ds else None
-    reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256)
+    reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256,
+                                 keep_predictions=True)
+    warnings = warnings_for(reference.pop("predictions", None), y, run.record.model, run.record.data.classes)
     inputs = Inputs(x, y, reference.get("accuracy"))
     targets = _targets(run, opts, pairs, artifacts)
     total = len(targets) * len(opts.batch_sizes)
@@ -192,4 +195,5 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
             "input": {"fed": ["batch", *run.record.model.input_shape], "dtype": "float32", "synthetic": ds is None},
             "eager_cpu_accuracy": reference.get("accuracy"), "eager_cpu_correct": reference.get("correct"),
             "time_includes": TIME_INCLUDES, "memory_measure": MEASURE, "options": asdict(opts),
-            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)}
+            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows),
+            "warnings": warnings}

@@ -21,7 +21,7 @@ from vtk_vision import __version__
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["cli", "main", "console", "stderr", "emit_json"]
+__all__ = ["cli", "main", "console", "stderr", "emit_json", "warn"]
 
 class SafeConsole(Console):
     """Never interprets markup, and prints every string through `printable`: paths, file and class names
@@ -106,3 +106,9 @@ def main() -> None:
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2))
+
+
+def warn(lines) -> None:
+    """Sanity warnings (inspection/sanity.py), each once, as `warning: ...` lines on stderr."""
+    for line in dict.fromkeys(lines):
+        stderr.print(f"warning: {line}")

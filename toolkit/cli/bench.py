@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import click
-from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.app import cli, console, stderr, warn
 from vtk_vision.cli.options import Bounded, data_dir_option, run_argument, runs_dir_option, trust_code_option
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.limits import BENCH_LIMITS, Limit
@@ -164,6 +164,7 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
     comparison = compare_reports(old, report) if old is not None else None  # before any write, as load_bench
     width = None if wide or not console.is_terminal else console.width
     _print_report(name, report, opts, width)
+    warn(report.get("warnings") or [])
     for path in write_outputs(report, json_out or default_json, csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
     if comparison is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vtk_vision.cli.app import cli, console, emit_json, stderr
+from vtk_vision.cli.app import cli, console, emit_json, stderr, warn
 from vtk_vision.cli.options import (
     Bounded,
     LazyChoice,
@@ -155,6 +155,7 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{max_accuracy_drop:g} pt), {x.flipped:,} prediction{'s' * (x.flipped != 1)} "
                               f"flipped, worst class {worst.get('name', worst['class'])!r} "
                               f"{100 * worst['delta']:+.2f} pt")
+        warn(w for x in results if x.passed for w in x.warnings)
         if any(x.passed for x in results):
             console.print(f"wrote {folder / 'export.json'}")
     failed = [x for x in results if not x.passed]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.app import cli, console, stderr, warn
 from vtk_vision.cli.options import data_dir_option, download_option, runs_dir_option, trust_code_option
 from vtk_vision.cli.train_options import TRAIN_OPTIONS, to_config_kwargs
 
@@ -87,6 +87,7 @@ def _fit(config, resume=None, trust_code=False, retune=False):
     console.print(f"test accuracy {100 * r.accuracy['test']:.2f}% (val {100 * r.accuracy['val']:.2f}%, "
                   f"train {100 * r.accuracy['train']:.2f}%), best epoch {r.best_epoch} of {r.epochs_run}, "
                   f"{r.wall_s:.1f}s -> {result.run_dir}")
+    warn(r.warnings)
     return result
 
 

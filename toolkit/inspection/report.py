@@ -141,6 +141,23 @@ def _environment(run: Run, bench: dict | None) -> str:
     return html.columns(*parts)
 
 
+def _warnings(run: Run, bench: dict | None) -> str | None:
+    """The sanity warnings (inspection/sanity.py) that training, export and bench recorded, each once with
+    the steps that saw it; None when there are none."""
+    seen: dict[str, list[str]] = {}
+    for line in run.record.warnings:
+        seen.setdefault(line, []).append("training")
+    for name, a in sorted(run.folder.read_exports().artifacts.items()):
+        for line in a.warnings:
+            seen.setdefault(line, []).append(f"export {name}")
+    for line in (bench or {}).get("warnings") or []:
+        seen.setdefault(str(line), []).append("bench")
+    if not seen:
+        return None
+    return "<ul>" + "".join(f"<li>{html.esc(line)} <span class=\"sub\">({html.esc(', '.join(where))})</span></li>"
+                            for line, where in seen.items()) + "</ul>"
+
+
 def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
     """The page, and the commands that would fill its empty parts."""
     where = shlex.quote(str(run.path.resolve()))
@@ -156,6 +173,8 @@ def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
                 ("confusion", "Confusion matrix (test split)", confusion),
                 ("misclassified", "Misclassified test images", wrong), ("exports", "Export parity", exports),
                 ("bench", "Benchmark", bench), ("environment", "Environment", _environment(run, bench_report))]
+    if (warned := _warnings(run, bench_report)) is not None:
+        sections.insert(0, ("warnings", "Warnings", warned))
     rec = run.record
     subtitle = (f"{rec.model.name} on {rec.data.name}, {rec.status}; run folder {run.path.resolve()}")
     todo = tuple(dict.fromkeys(c for c in (c2, c3, c4, c5) if c))
