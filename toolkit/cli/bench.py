@@ -198,7 +198,8 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         fed = "x".join(map(str, report["input"]["fed"][1:]))
         inputs = f"synthetic {report['input']['dtype']} {fed} inputs, accuracy not measured ({report['accuracy_note']})"
     console.print(table(f"{name}: {inputs}, {environment_line(report)}, provider {', '.join(used)}",
-                        COLUMNS, table_rows(ran), right=RIGHT, optional=optional, width=width))
+                        COLUMNS, table_rows(ran), right=RIGHT, optional=optional, width=width,
+                        key=("runtime", "provider", "batch", "thr")))
     for line in not_run_lines(report):
         console.print(line)
     for note in report.get("notes", []):

@@ -145,7 +145,8 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else
                               "not measured" if x.passed else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
-                            right={"size", "max abs diff", "top-1 agree", "accuracy"}, optional=("size", "file"),
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"},
+                            optional=("max abs diff", "top-1 agree", "accuracy"),  # file and size: what you need next
                             width=table_width(wide)))
         for x in results:
             if x.passed and x.accuracy_delta is not None:
