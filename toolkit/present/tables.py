@@ -70,7 +70,8 @@ def table(title: str | None, columns: list[str], rows: list[list], *, right: set
     With `width` (a terminal's), the `optional` columns leave the table, in the order given, until it fits,
     and reappear under it as `name: value` lines (`moved_lines`, rows named by their `key` columns), so no
     figure vanishes. No cell breaks a word; what still does not fit wraps between words, and a path folds
-    inside its cell, so no value is ever cut to `…`.
+    inside its cell, so no value is ever cut to `…`. Without `width` (--wide, or not a terminal) every column
+    stays and rich folds cells to whatever width the console has.
     """
     rows = [[printable(v) for v in r] for r in rows]
     kept, moved = list(columns), []
@@ -84,14 +85,15 @@ def table(title: str | None, columns: list[str], rows: list[list], *, right: set
     for c in kept:
         cells = [r[columns.index(c)] for r in rows]
         t.add_column(printable(c), justify="right" if c in right else "left", overflow="fold",
-                     min_width=_longest_word([c, *cells]))
+                     min_width=_longest_word([c, *cells]) if width is not None else None)  # --wide: all fold
     for r in rows:
         t.add_row(*[Text(r[columns.index(c)]) for c in kept])  # Text: never markup, whatever the console
     if not moved:
         return t
-    lines = moved_lines(columns, rows, moved, key)
-    wrapped = [textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
-               for line in lines]
+    # a line wraps only after a comma: "303.5 MB" stays together (textwrap takes no break at a no-break space)
+    wrapped = [textwrap.fill(line.replace(" ", "\xa0").replace(",\xa0", ", "), width, subsequent_indent="  ",
+                             break_long_words=False, break_on_hyphens=False).replace("\xa0", " ")
+               for line in moved_lines(columns, rows, moved, key)]
     return Group(t, Text("\n".join(wrapped)))
 
 
