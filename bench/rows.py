@@ -26,7 +26,7 @@ from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
 from vtk_vision.exporters import get_format
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
-__all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
+__all__ = ["SKIPPED", "Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,23 @@ class Timing:
     # one call (a load, or one batch) longer than this is stopped and its rows fail (core/stoppable.py);
     # None: no limit. The slowest call in the README's tables (vgg3, batch 256, one thread) took 0.19 s.
     call_timeout_s: float | None = 60.0
+    deadline: float | None = None  # time.monotonic() past which no further row starts (`vtk bench --max-time`)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def after(self, rows: list[Row]) -> Timing:
+        """This timing for the next group of rows; without its deadline until a row has been measured, so that
+        --max-time shorter than loading the data still leaves a result (the first runtime's rows)."""
+        return self if any(r.status == "ok" for r in rows) else replace(self, deadline=None)
+
+
+SKIPPED = "skipped"  # a row --max-time left unmeasured: its figures stay empty, never estimated
+
+
+def _skipped(batch_sizes, base: dict) -> list[Row]:
+    return [Row(batch=b, status=SKIPPED, reason="--max-time was spent before this row started", **base)
+            for b in batch_sizes]
 
 
 @dataclass(frozen=True)
@@ -74,7 +91,7 @@ class Row:
     batch: int
     precision: str = "fp32"
     threads: int | None = None     # None only in files written before thread scaling
-    status: str = "ok"            # ok | failed | n/a
+    status: str = "ok"            # ok | failed | n/a | skipped (--max-time)
     reason: str | None = None
     artifact: str | None = None
     size_bytes: int | None = None
@@ -174,6 +191,8 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
             "size_bytes": target.artifact.stat().st_size if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
+    if timing.out_of_time():
+        return _skipped(batch_sizes, base)
     saved = torch.get_num_threads()
     watch, rows = Watch(timing.call_timeout_s, target.runtime), []
 
@@ -185,6 +204,8 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         run_stoppable(work, watch)
     except CallTimeout as e:
         rows += [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes[len(rows):]]
+    else:
+        rows += _skipped(batch_sizes[len(rows):], base)  # _time_loaded stopped at the deadline
     finally:
         torch.set_num_threads(saved)
     return rows
@@ -221,6 +242,8 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
             rows += [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
         return
     for i, b in enumerate(batch_sizes):
+        if i and timing.out_of_time():
+            return  # the caller marks this batch and the rest skipped
         if i:
             announce(i)
         window.reset_peak()  # an earlier, larger batch must not lend this one its peak

@@ -12,6 +12,7 @@ the others go on.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -74,6 +75,7 @@ class BenchOptions:
     max_rounds: int = 3
     keep_samples: bool = True
     call_timeout_s: float | None = 60.0  # one runtime call longer than this is stopped (rows.Timing)
+    max_time_s: float | None = None  # no row starts after this many seconds of timing; None: no cap
 
     def __post_init__(self):
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
@@ -87,11 +89,15 @@ class BenchOptions:
             or default_threads())
         for name in ("warmup_s", "min_iters", "min_s", "max_spread", "max_rounds"):
             number(name, getattr(self, name), BENCH_LIMITS[name])
+        if self.max_time_s is not None:
+            number("max_time_s", self.max_time_s, BENCH_LIMITS["max_time_s"])
 
     @property
     def timing(self) -> Timing:
+        """The timing settings, with --max-time's deadline counted from now: read it once, as timing starts."""
         return Timing(self.warmup_s, self.min_iters, self.min_s, self.max_spread, self.max_rounds,
-                      self.keep_samples, self.call_timeout_s)
+                      self.keep_samples, self.call_timeout_s,
+                      None if self.max_time_s is None else time.monotonic() + self.max_time_s)
 
 
 def resolve_providers(requested: str | None) -> tuple[str, ...]:
@@ -172,6 +178,7 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Benchmark every runtime x provider x thread count x batch size; return the report (rows, environment,
     reference, the fastest thread count per runtime and batch)."""
+    timing = opts.timing  # --max-time counts from here: exporting missing artifacts is part of the bench
     pairs = _combinations(opts)
     ds = run.dataset(data_dir) if run.has_data else None  # weights imported without data: timing only
     artifacts = _artifacts(run, pairs, ds, progress)
@@ -187,7 +194,7 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     total = len(targets) * len(opts.batch_sizes)
     rows: list[Row] = []
     for target in targets:
-        rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, numbered(progress, len(rows), total))
+        rows += time_runtime(target, inputs, opts.batch_sizes, timing.after(rows), numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
     return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name if ds else None,
             "test_images": len(y) if ds else None, "accuracy_measured": ds is not None,
