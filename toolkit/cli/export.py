@@ -17,6 +17,7 @@ from vtk_vision.cli.options import (
     table_width,
     trust_code_option,
     wide_flag,
+    written_formats,
 )
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
@@ -25,9 +26,7 @@ from vtk_vision.runs.config import LIMITS
 
 
 def _formats():
-    from vtk_vision.exporters.formats import artifact_formats
-
-    return artifact_formats()
+    return written_formats()  # read from the table's source: help and parsing need no torch
 
 
 def _imported(run, model_spec, weights, dataset, input_size, channels, num_classes, runs_dir, data_dir, precision):
@@ -154,8 +153,9 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                 console.print(f"{x.precision}: {100 * x.accuracy:.2f}% against {100 * x.eager_accuracy:.2f}% for "
                               f"fp32 eager ({100 * x.accuracy_delta:+.2f} pt; the gate allows a drop of "
                               f"{max_accuracy_drop:g} pt), {x.flipped:,} prediction{'s' * (x.flipped != 1)} "
-                              f"flipped, worst class {worst.get('name', worst['class'])!r} "
-                              f"{100 * worst['delta']:+.2f} pt")
+                              f"flipped, " + (f"worst class {worst.get('name', worst['class'])!r} "
+                                              f"{100 * worst['delta']:+.2f} pt" if worst["delta"] < 0
+                                              else "no class lost accuracy"))
         warn(w for x in results if x.passed for w in x.warnings)
         if any(x.passed for x in results):
             console.print(f"wrote {folder / 'export.json'}")

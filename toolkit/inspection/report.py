@@ -97,8 +97,10 @@ def _exports(run: Run, command: str) -> tuple[str, str | None]:
                           "status"], rows, ["" if a.passed else "bad" for _, a in sorted(artifacts.items())]), None)
 
 
-def _bench(run: Run, command: str) -> tuple[str, str | None, dict | None]:
-    path = run.folder.output("bench.json")
+def _bench(run: Run, command: str, path: Path | None = None) -> tuple[str, str | None, dict | None]:
+    """The bench section from RUN/bench.json, or from `path` (`vtk report --bench FILE`: a bench kept
+    elsewhere, read as data like any bench file)."""
+    path = path or run.folder.output("bench.json")
     if not path.is_file():
         return html.missing("not benched yet", command), command, None
     try:
@@ -158,8 +160,8 @@ def _warnings(run: Run, bench: dict | None) -> str | None:
                             for line, where in seen.items()) + "</ul>"
 
 
-def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
-    """The page, and the commands that would fill its empty parts."""
+def render_report(run: Run, bench_file: Path | None = None) -> tuple[str, tuple[str, ...]]:
+    """The page, and the commands that would fill its empty parts; `bench_file` in place of RUN/bench.json."""
     where = shlex.quote(str(run.path.resolve()))
     evaluate = f"vtk eval {where}"
     curves = _curves(run)
@@ -168,7 +170,7 @@ def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
     if c2 is None and c3 is not None:  # evaluated, and `vtk eval` draws no gallery when nothing was wrong
         wrong, c3 = '<p class="missing">no test image was misclassified</p>', None
     exports, c4 = _exports(run, f"vtk export {where}")
-    bench, c5, bench_report = _bench(run, f"vtk bench {where}")
+    bench, c5, bench_report = _bench(run, f"vtk bench {where}", bench_file)
     sections = [("summary", "Summary", _summary(run)), ("curves", "Training curves", curves),
                 ("confusion", "Confusion matrix (test split)", confusion),
                 ("misclassified", "Misclassified test images", wrong), ("exports", "Export parity", exports),
@@ -181,9 +183,10 @@ def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
     return html.page(f"vtk report: {run.path.name}", subtitle, sections), todo
 
 
-def write_report(run: Run, out: Path | None = None) -> ReportResult:
-    """Write the page to `out` (default: RUN/report.html) atomically."""
+def write_report(run: Run, out: Path | None = None, bench_file: Path | None = None) -> ReportResult:
+    """Write the page to `out` (default: RUN/report.html) atomically; `bench_file`: a bench JSON kept
+    elsewhere, in place of RUN/bench.json."""
     target = Path(out) if out else run.folder.output("report.html")
-    page, todo = render_report(run)
+    page, todo = render_report(run, bench_file)
     write_text(target, page)
     return ReportResult(target, todo)
