@@ -36,7 +36,10 @@ def test_runs_says_what_each_run_holds_and_report_takes_a_bench_kept_elsewhere(e
     assert res.exit_code == 0 and not (run / "bench.json").exists(), res.output
     res = CliRunner().invoke(cli, ["report", str(run), "--bench", str(kept)], obj={})
     assert res.exit_code == 0 and "not in it yet: vtk bench" not in res.output, res.output
-    assert "onnx" in (run / "report.html").read_text() and str(kept) in (run / "report.html").read_text()
+    page = (run / "report.html").read_text()
+    assert "onnx" in page and str(kept) in page
+    assert "ONNX Runtime providers" in page and "CPU features" in page  # the environment in words,
+    assert not any(raw in page for raw in ("cpu_features_text", "ort_providers_available", "samples_ms"))  # no keys
     listed = json.loads(CliRunner().invoke(cli, ["runs", "--runs-dir", str(run.parent), "--json"], obj={}).output)
     assert listed[0]["made"] == ["3 exports", "report"]
     (tmp_path / "notbench.json").write_text("[1, 2]")

@@ -112,12 +112,6 @@ def _bench(run: Run, command: str, path: Path | None = None) -> tuple[str, str |
     return bench_section(report, str(path)), None, report
 
 
-def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in _flat(f"{prefix} {k}".strip(), v)]
-    return [(prefix, value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value))]
-
-
 def _tuning(run: Run) -> str:
     """How the run trained and every candidate the probe timed: the figures behind the choice."""
     t = run.record.tuning
@@ -133,13 +127,36 @@ def _tuning(run: Run) -> str:
     return f"<h3>setting</h3><p>{html.esc(t.summary())}</p>" + table
 
 
+# The bench's environment block in words; a key vtk does not know yet shows with its underscores as spaces.
+_ENV_LABELS = {"date": "date", "host": "host", "cpu": "CPU", "cpu_features_text": "CPU features",
+               "cpu_count": "cores", "threads": "thread counts", "gpu": "GPU", "platform": "platform",
+               "ort_providers_available": "ONNX Runtime providers", "versions": "versions",
+               "calibration": "calibration (machine drift, vtk compare)"}
+_ENV_HIDDEN = {"cpu_features"}  # the flags behind "CPU features", already said in words
+
+
+def _env_value(key: str, value: object) -> object:
+    if key == "gpu":
+        return value.get("name", "-") if isinstance(value, dict) else "none"
+    if key == "calibration" and isinstance(value, dict):
+        p50 = value.get("p50_ms")
+        return f"{p50:.3f} ms p50: {value.get('workload')}" if isinstance(p50, (int, float)) else "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return value
+
+
 def _environment(run: Run, bench: dict | None) -> str:
-    trained = [("device", run.record.device), ("mixed precision", run.record.amp),
-               *_flat("", {k: v for k, v in run.record.versions.items()})]
+    versions = ", ".join(f"{k} {v}" for k, v in run.record.versions.items())
+    trained = [("device", run.record.device), ("mixed precision", run.record.amp), ("versions", versions)]
     parts = ["<h3>training</h3>" + html.key_values(trained) + _tuning(run)]
     env = (bench or {}).get("environment")
     if isinstance(env, dict):
-        parts.append("<h3>bench</h3>" + html.key_values(_flat("", env)))
+        pairs = [(_ENV_LABELS.get(k, str(k).replace("_", " ")), _env_value(k, v)) for k, v in env.items()
+                 if k not in _ENV_HIDDEN]
+        parts.append("<h3>bench</h3>" + html.key_values(pairs))
     return html.columns(*parts)
 
 
