@@ -36,6 +36,7 @@ __all__ = ["CHANGE_COLUMNS", "CHANGE_OPTIONAL", "VERDICTS", "Comparison", "Drift
 SEED = 14          # the same files always give the same intervals
 RESAMPLES = 10_000  # bootstrap replicates of each median: one Beta draw each (see _medians), so they are cheap
 TOLERANCE = 0.05   # changes inside +-5% are the same within noise (see above)
+PRECISE_DRIFT = 0.05  # the calibration's interval (high / low - 1) must be this narrow for its drift to be divided out
 MIN_MS, MAX_MS = 1e-6, 1e9  # a per-call time outside 1 ns .. 11 days is no measurement
 SAMPLE_ROUNDING_MS = 1e-6   # bench.json keeps samples to 6 decimals in ms
 
@@ -82,12 +83,22 @@ class Drift:
     ratio: float
     ci_low: float
     ci_high: float
-    applied: bool       # outside the tolerance: every row's new/old is divided by `ratio`
+    applied: bool       # outside the tolerance and measured precisely: every row's new/old is divided by `ratio`
     workload: str
+
+    @property
+    def precise(self) -> bool:
+        """Whether the calibration pins the drift down to within PRECISE_DRIFT: on a machine whose speed swung
+        during the calibration (95% CI 0.50-0.81 under a load of 14 on 2 cores), dividing by it turned an
+        unchanged ONNX row into "slower" by 36%."""
+        return self.ci_high / self.ci_low - 1 <= PRECISE_DRIFT
 
     def describe(self, tolerance: float) -> str:
         change = f"{100 * (self.ratio - 1):+.1f}% (calibration: {self.workload}, new/old {self.ratio:.3f}, " \
                  f"95% CI {self.ci_low:.3f}-{self.ci_high:.3f})"
+        if not self.precise:
+            return (f"the machine's speed swung during the calibration: {change} is too wide to divide out; rows "
+                    f"as measured, so part of any change may be the machine: bench both again on a quieter one")
         if self.applied:
             return (f"the machine drifted by {change}; each row's new/old, interval and verdict below are divided "
                     f"by {self.ratio:.3f}, so they judge the model and runtime, not the machine")
@@ -245,8 +256,10 @@ def drift(old: dict, new: dict, tolerance: float = TOLERANCE, seed: int = SEED) 
         return None
     low, high = ratio_interval(a, b, seed=seed)
     ratio = float(np.median(b) / np.median(a))
-    applied = low > 1 + tolerance or high < 1 / (1 + tolerance)
-    return Drift(ratio, low, high, applied, printable(_get(new, "environment", "calibration", "workload"))[:120])
+    beyond = low > 1 + tolerance or high < 1 / (1 + tolerance)
+    precise = high / low - 1 <= PRECISE_DRIFT
+    return Drift(ratio, low, high, beyond and precise,
+                 printable(_get(new, "environment", "calibration", "workload"))[:120])
 
 
 def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, seed: int,

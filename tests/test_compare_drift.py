@@ -59,3 +59,14 @@ def test_the_bench_records_a_calibration():
     cal = measure(5)
     assert len(cal["samples_ms"]) == 5 and all(s > 0 for s in cal["samples_ms"])
     assert cal["p50_ms"] == sorted(cal["samples_ms"])[2] and np.isfinite(cal["p50_ms"])
+
+
+def test_a_calibration_that_swung_is_not_divided_out(tmp_path):
+    """Calibration samples spread 0.5x-2x: too wide to trust, so the rows stay as measured and say why."""
+    swinging = _calibrated([_row(samples=_samples(2, scale=1.3))], 1.0, 12)
+    swinging["environment"]["calibration"]["samples_ms"] = list(np.geomspace(1.25, 5.0, 30) * 0.8)
+    old = _write(tmp_path / "old.json", _calibrated([_row(samples=_samples(1))], 1.0, 11))
+    new = _write(tmp_path / "new.json", swinging)
+    res = _compare(old, new, "--fail-slower", "10%")
+    assert res.exit_code == 1 and "swung during the calibration" in res.output and "is slower" in res.output
+    assert json.loads(_compare(old, new, "--json").output)["drift"]["applied"] is False
