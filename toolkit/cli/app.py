@@ -109,6 +109,13 @@ def emit_json(data) -> None:
 
 
 def warn(lines) -> None:
-    """Sanity warnings (inspection/sanity.py), each once, as `warning: ...` lines on stderr."""
+    """Sanity warnings (inspection/sanity.py), each once, as `warning: ...` lines on stderr; on a terminal
+    wrapped between words to its width (the console soft-wraps, and a terminal would break mid-word)."""
+    import textwrap
+
+    from rich.text import Text
+
     for line in dict.fromkeys(lines):
-        stderr.print(f"warning: {line}")
+        text = printable(f"warning: {line}")  # escaped first: the line may hold a class name from outside
+        stderr.print(Text(textwrap.fill(text, stderr.width, subsequent_indent="  ", break_on_hyphens=False))
+                     if stderr.is_terminal else text)
