@@ -31,12 +31,13 @@ from vtk_vision.bench.percentiles import shown as percentile_cell
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["CHANGE_COLUMNS", "CHANGE_OPTIONAL", "VERDICTS", "Comparison", "RowChange", "change_rows",
-           "compare_reports", "context_notes", "failures", "load_bench", "ratio_interval"]
+__all__ = ["CHANGE_COLUMNS", "CHANGE_OPTIONAL", "VERDICTS", "Comparison", "Drift", "RowChange", "change_rows",
+           "compare_reports", "context_notes", "drift", "failures", "load_bench", "ratio_interval"]
 
 SEED = 14          # the same files always give the same intervals
 RESAMPLES = 10_000  # bootstrap replicates of each median: one Beta draw each (see _medians), so they are cheap
 TOLERANCE = 0.05   # changes inside +-5% are the same within noise (see above)
+PRECISE_DRIFT = 0.05  # the calibration's interval (high / low - 1) must be this narrow for its drift to be divided out
 MIN_MS, MAX_MS = 1e-6, 1e9  # a per-call time outside 1 ns .. 11 days is no measurement
 SAMPLE_ROUNDING_MS = 1e-6   # bench.json keeps samples to 6 decimals in ms
 
@@ -79,6 +80,35 @@ class RowChange:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """The calibration workload's new/old (bench/calibration.py): how much the machine itself changed."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    applied: bool       # outside the tolerance and measured precisely: every row's new/old is divided by `ratio`
+    workload: str
+
+    @property
+    def precise(self) -> bool:
+        """Whether the calibration pins the drift down to within PRECISE_DRIFT: on a machine whose speed swung
+        during the calibration (95% CI 0.50-0.81 under a load of 14 on 2 cores), dividing by it turned an
+        unchanged ONNX row into "slower" by 36%."""
+        return self.ci_high / self.ci_low - 1 <= PRECISE_DRIFT
+
+    def describe(self, tolerance: float) -> str:
+        change = f"{100 * (self.ratio - 1):+.1f}% (calibration: {self.workload}, new/old {self.ratio:.3f}, " \
+                 f"95% CI {self.ci_low:.3f}-{self.ci_high:.3f})"
+        if not self.precise:
+            return (f"the machine's speed swung during the calibration: {change} is too wide to divide out; rows "
+                    f"as measured, so part of any change may be the machine: bench both again on a quieter one")
+        if self.applied:
+            return (f"the machine drifted by {change}; each row's new/old, interval and verdict below are divided "
+                    f"by {self.ratio:.3f}, so they judge the model and runtime, not the machine")
+        return f"the machine held steady: {change} is within the {100 * tolerance:g}% tolerance; rows as measured"
+
+
+@dataclass(frozen=True)
 class Comparison:
     rows: list[RowChange]
     only_old: list[str]   # row keys in the old file alone
@@ -87,9 +117,11 @@ class Comparison:
     tolerance: float = TOLERANCE
     resamples: int = RESAMPLES
     seed: int = SEED
+    drift: Drift | None = None  # None: a file holds no calibration (written before vtk measured one)
 
     def to_dict(self) -> dict:
         return {"rows": [asdict(r) | {"accuracy_change_pts": r.accuracy_change_pts} for r in self.rows],
+                "drift": asdict(self.drift) if self.drift else None,
                 "only_old": self.only_old, "only_new": self.only_new, "notes": self.notes, "verdicts": VERDICTS,
                 "tolerance": self.tolerance,
                 "interval": f"95% percentile bootstrap of median(new)/median(old), {self.resamples} resamples, "
@@ -115,6 +147,7 @@ def load_bench(path: Path) -> dict:
             if row["status"] == "ok":
                 _agrees(row, _p50(row), _samples(row))
                 _accuracy_of(row)
+        _calibration(report)
     except VtkError as e:
         raise VtkError(f"{printable(path)}: {e}") from None
     return report
@@ -211,7 +244,29 @@ def _accuracy(old: dict, new: dict, same_split: bool) -> dict:
     return acc
 
 
-def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, seed: int) -> RowChange:
+def _calibration(report: dict) -> np.ndarray | None:
+    """The calibration samples of a report, checked as data; None where it holds none."""
+    cal = _get(report, "environment", "calibration")
+    return _samples({"samples_ms": cal.get("samples_ms"), "runtime": "calibration", "provider": "cpu",
+                     "batch": 0}) if isinstance(cal, dict) else None
+
+
+def drift(old: dict, new: dict, tolerance: float = TOLERANCE, seed: int = SEED) -> Drift | None:
+    """The machine's change between two benches, from their calibration samples; applied to the rows when its
+    whole interval lies beyond the tolerance (the same rule as a row's verdict)."""
+    a, b = _calibration(old), _calibration(new)
+    if a is None or b is None:
+        return None
+    low, high = ratio_interval(a, b, seed=seed)
+    ratio = float(np.median(b) / np.median(a))
+    beyond = low > 1 + tolerance or high < 1 / (1 + tolerance)
+    precise = high / low - 1 <= PRECISE_DRIFT
+    return Drift(ratio, low, high, beyond and precise,
+                 printable(_get(new, "environment", "calibration", "workload"))[:120])
+
+
+def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, seed: int,
+            machine: float = 1.0) -> RowChange:
     ident = {"key": key, "runtime": runtime_label(new), "provider": new["provider"], "batch": new["batch"],
              "threads": new["threads"]}
     ran = (old["status"] == "ok", new["status"] == "ok")
@@ -219,14 +274,14 @@ def _change(key: str, old: dict, new: dict, same_split: bool, tolerance: float, 
         return RowChange(**ident, verdict={(False, False): "not run", (False, True): "old failed",
                                            (True, False): "new failed"}[ran])
     p50s = {"old_p50": _p50(old), "new_p50": _p50(new)}
-    ratio = p50s["new_p50"] / p50s["old_p50"]
+    ratio = p50s["new_p50"] / p50s["old_p50"] / machine  # `machine`: the drift divided out (1: none)
     counts = {"old_n": old["latency_ms"].get("n"), "new_n": new["latency_ms"].get("n")}
     measured = {**ident, **p50s, **counts, **_accuracy(old, new, same_split), "ratio": ratio,
                 "unstable": bool(old.get("unstable") or new.get("unstable"))}
     old_ms, new_ms = _samples(old), _samples(new)
     if old_ms is None or new_ms is None:
         return RowChange(**measured, verdict="no samples")
-    low, high = ratio_interval(old_ms, new_ms, seed=seed)
+    low, high = (v / machine for v in ratio_interval(old_ms, new_ms, seed=seed))
     verdict = "slower" if low > 1 + tolerance else "faster" if high < 1 / (1 + tolerance) else "same"
     return RowChange(**measured, verdict=verdict, ci_low=low, ci_high=high)
 
@@ -261,9 +316,12 @@ def compare_reports(old: dict, new: dict, *, tolerance: float = TOLERANCE, seed:
     `tolerance` (0.05: 5%) is the change a verdict ignores, however narrow its interval."""
     old_rows, new_rows = _keyed(old), _keyed(new)
     same_split = old.get("dataset") == new.get("dataset") and old.get("test_images") == new.get("test_images")
-    rows = [_change(k, old_rows[k], r, same_split, tolerance, seed) for k, r in new_rows.items() if k in old_rows]
+    moved = drift(old, new, tolerance, seed)
+    machine = moved.ratio if moved is not None and moved.applied else 1.0
+    rows = [_change(k, old_rows[k], r, same_split, tolerance, seed, machine) for k, r in new_rows.items()
+            if k in old_rows]
     return Comparison(rows, [k for k in old_rows if k not in new_rows], [k for k in new_rows if k not in old_rows],
-                      context_notes(old, new), tolerance, seed=seed)
+                      context_notes(old, new), tolerance, seed=seed, drift=moved)
 
 
 def failures(comparison: Comparison, *, slower: float | None = None,

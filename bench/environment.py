@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import torch
+from vtk_vision.bench import calibration
 
 __all__ = ["environment"]
 
@@ -35,4 +36,4 @@ def environment(threads: tuple[int, ...]) -> dict:
     return {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(), "cpu": cpu_name(),
             "cpu_features": cpu_features(), "cpu_features_text": describe_features(), "cpu_count": os.cpu_count(), "threads": list(threads), "gpu": _gpu(),
             "ort_providers_available": ort.get_available_providers(), "versions": library_versions(),
-            "platform": platform.platform()}
+            "platform": platform.platform(), "calibration": calibration.measure()}

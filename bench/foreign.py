@@ -184,6 +184,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
                data_dir: str | None = None, explicit_runtimes: bool = False,
                progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Time `path` with every runtime that loads its format, per provider, thread count and batch size."""
+    timing = opts.timing  # --max-time counts from here
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{printable(path)} is not a file")
@@ -206,7 +207,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     rows: list[Row] = []
     total = len(targets) * len(batches)
     for target in targets:
-        rows += time_runtime(target, inputs, batches, opts.timing, numbered(progress, len(rows), total))
+        rows += time_runtime(target, inputs, batches, timing.after(rows), numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
     return {"file": str(path), "model": {"name": path.name, **({"vtk": decl.metadata} if decl.metadata else {})},
             "dataset": note if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,

@@ -165,29 +165,55 @@ def to_markdown(report: dict, path: Path) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def _series(report: dict) -> dict[str, list[dict]]:
-    """Plot lines: one per runtime, provider and thread count, points sorted by batch."""
-    series: dict[str, list] = {}
+def _series(report: dict) -> dict[tuple[str, str, str, object], list[dict]]:
+    """Plot lines: one per (runtime, precision, provider, thread count), points sorted by batch."""
+    series: dict[tuple, list] = {}
     threads = report_threads(report)
     for r in report["rows"]:
         if r["status"] == "ok":
-            t = r.get("threads") or threads
-            series.setdefault(f"{runtime_label(r)} ({r['provider']}, {t or '?'} thr)", []).append(r)
-    return {label: sorted(rs, key=lambda r: r["batch"]) for label, rs in series.items()}
+            key = (r["runtime"], r.get("precision", "fp32"), r["provider"], r.get("threads") or threads or "?")
+            series.setdefault(key, []).append(r)
+    return {key: sorted(rs, key=lambda r: r["batch"]) for key, rs in series.items()}
+
+
+_DASHES = ["-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 3, 2, 3))]
+_MARKERS = {"cpu": "o", "cuda": "s", "tensorrt": "^"}
+
+
+def _styles(keys) -> tuple[dict, dict, dict]:
+    """Colour per runtime, line style per precision and thread count, marker per provider: 18 series of 5
+    runtimes shared 10 colours, and the chart meant to compare runtimes could not be read."""
+    from vtk_vision.present.plots import plt
+
+    runtimes = list(dict.fromkeys(k[0] for k in keys))
+    palette = plt.get_cmap("tab10" if len(runtimes) <= 10 else "tab20").colors
+    colour = {rt: palette[i % len(palette)] for i, rt in enumerate(runtimes)}
+    ways = list(dict.fromkeys((k[1], k[3]) for k in keys))
+    dash = {w: _DASHES[i % len(_DASHES)] for i, w in enumerate(ways)}
+    providers = list(dict.fromkeys(k[2] for k in keys))
+    marker = {p: _MARKERS.get(p, "D") for p in providers}
+    return colour, dash, marker
 
 
 def plot(report: dict, path: Path) -> None:
-    """p50 latency and throughput against batch size; both panels from p50, so they always agree."""
+    """p50 latency and throughput against batch size; both panels from p50, so they always agree. Colour
+    names the runtime, line style the precision and thread count, marker the provider, each in its own
+    legend, so that twenty lines stay told apart."""
+    from matplotlib.lines import Line2D
     from vtk_vision.present.plots import plt, save_figure
 
-    fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4))
+    series = _series(report)
+    colour, dash, marker = _styles(series)
+    fig, (ax_lat, ax_tput) = plt.subplots(1, 2, figsize=(11, 4.4))
     batches: set[int] = set()
-    for label, rs in _series(report).items():
+    for (runtime, precision, provider, threads), rs in series.items():
         b = [r["batch"] for r in rs]
         batches.update(b)
         p50 = [r["latency_ms"]["p50"] for r in rs]
-        ax_lat.plot(b, p50, marker="o", label=label)
-        ax_tput.plot(b, [n / (ms / 1e3) for n, ms in zip(b, p50)], marker="o", label=label)
+        style = dict(color=colour[runtime], linestyle=dash[(precision, threads)], marker=marker[provider],
+                     markersize=4, linewidth=1.4)
+        ax_lat.plot(b, p50, **style)
+        ax_tput.plot(b, [n / (ms / 1e3) for n, ms in zip(b, p50)], **style)
     for ax, name in ((ax_lat, "p50 latency (ms)"), (ax_tput, "throughput (images/s, from p50)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -196,10 +222,18 @@ def plot(report: dict, path: Path) -> None:
         ax.set_xlabel("batch size")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3, which="both")
-    handles, labels = ax_lat.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, max(1, len(labels))), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02 - 0.05 * math.ceil(len(labels) / 4)))
-    fig.suptitle(f"{report['model']['name']}: {environment_line(report)}")
+    keys = [
+        ("runtime", [Line2D([], [], color=c, linewidth=3) for c in colour.values()], list(colour)),
+        ("precision, threads", [Line2D([], [], color="0.3", linestyle=d) for d in dash.values()],
+         [f"{p}, {t} thr" for p, t in dash]),
+        ("provider", [Line2D([], [], color="0.3", linestyle="", marker=m) for m in marker.values()], list(marker)),
+    ]
+    keys = [k for k in keys if k[0] == "runtime" or len(k[1]) > 1]  # one style for every line: nothing to tell
+    for i, (title, handles, labels) in enumerate(keys):
+        fig.legend(handles, labels, title=title, loc="upper left", bbox_to_anchor=(1.0, 0.95 - 0.32 * i),
+                   fontsize=8, title_fontsize=8, frameon=False)
+    fig.suptitle(f"{report['model']['name']}: {environment_line(report)}", fontsize=9)
+    fig.tight_layout()
     save_figure(fig, path)
 
 

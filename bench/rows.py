@@ -28,7 +28,7 @@ from vtk_vision.core.stoppable import CallTimeout, Watch, run_stoppable
 from vtk_vision.exporters import get_format
 from vtk_vision.exporters.runner import Runner, cuda_problem
 
-__all__ = ["Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
+__all__ = ["SKIPPED", "Inputs", "Row", "Target", "Timing", "measure_accuracy", "time_runtime"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,23 @@ class Timing:
     # with sparse traffic sees this one: ONNX Runtime ran LeNet-5 in 0.027 ms warm, 0.236 ms after 10 ms idle.
     cold_gaps_s: tuple[float, ...] = (0.01, 0.1)
     cold_repeats: int = 3     # 3 x (10 ms + 100 ms): about a third of a second more per row
+    deadline: float | None = None  # time.monotonic() past which no further row starts (`vtk bench --max-time`)
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def after(self, rows: list[Row]) -> Timing:
+        """This timing for the next group of rows; without its deadline until a row has been measured, so that
+        --max-time shorter than loading the data still leaves a result (the first runtime's rows)."""
+        return self if any(r.status == "ok" for r in rows) else replace(self, deadline=None)
+
+
+SKIPPED = "skipped"  # a row --max-time left unmeasured: its figures stay empty, never estimated
+
+
+def _skipped(batch_sizes, base: dict) -> list[Row]:
+    return [Row(batch=b, status=SKIPPED, reason="--max-time was spent before this row started", **base)
+            for b in batch_sizes]
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,7 @@ class Row:
     batch: int
     precision: str = "fp32"
     threads: int | None = None     # None only in files written before thread scaling
-    status: str = "ok"            # ok | failed | n/a
+    status: str = "ok"            # ok | failed | n/a | skipped (--max-time)
     reason: str | None = None
     artifact: str | None = None
     size_bytes: int | None = None
@@ -114,19 +131,23 @@ def _reason(e: Exception) -> str:
     return line[:200] if re.match(r"^\w+(Error|Exception):", line) else f"{type(e).__name__}: {line[:200]}"
 
 
-def measure_accuracy(runner: Runner, inputs: Inputs, batch: int) -> dict:
-    """accuracy, its delta and the count of correct images; all None without labels."""
+def measure_accuracy(runner: Runner, inputs: Inputs, batch: int, keep_predictions: bool = False) -> dict:
+    """accuracy, its delta and the count of correct images; all None without labels. `keep_predictions`
+    adds "predictions" (class indices), for the sanity checks (inspection/sanity.py)."""
     if inputs.y is None:
         return {}
-    x, y, correct = inputs.x, inputs.y, 0
+    x, y, correct, predicted = inputs.x, inputs.y, 0, []
     if runner.predict is not None:  # the runtime scores the whole split itself (a browser page)
-        correct = int((runner.predict(x, batch) == y).sum())
+        predicted.append(torch.as_tensor(runner.predict(x, batch)))
+        correct = int((predicted[-1] == y).sum())
     else:
         for i in range(0, len(x), batch):
-            correct += int((runner.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
+            predicted.append(torch.as_tensor(runner.logits(x[i:i + batch])).argmax(1))
+            correct += int((predicted[-1] == y[i:i + batch]).sum())
     acc = correct / len(x)
     return {"accuracy": acc, "correct": correct,
-            "accuracy_delta": None if inputs.reference is None else acc - inputs.reference}
+            "accuracy_delta": None if inputs.reference is None else acc - inputs.reference} | (
+        {"predictions": torch.cat(predicted)} if keep_predictions else {})
 
 
 def _steady(x: torch.Tensor, runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:
@@ -203,6 +224,8 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
             "size_bytes": get_format(target.runtime).size_bytes(target.artifact) if target.artifact else None}
     if (refusal := _unrunnable(target)) is not None:
         return [Row(batch=b, status=refusal[0], reason=refusal[1], **base) for b in batch_sizes]
+    if timing.out_of_time():
+        return _skipped(batch_sizes, base)
     saved = torch.get_num_threads()
     watch, rows = Watch(timing.call_timeout_s, target.runtime), []
 
@@ -214,6 +237,8 @@ def time_runtime(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
         run_stoppable(work, watch)
     except CallTimeout as e:
         rows += [Row(batch=b, status="failed", reason=str(e), **base) for b in batch_sizes[len(rows):]]
+    else:
+        rows += _skipped(batch_sizes[len(rows):], base)  # _time_loaded stopped at the deadline
     finally:
         torch.set_num_threads(saved)
     return rows
@@ -252,6 +277,8 @@ def _time_loaded(target: Target, inputs: Inputs, batch_sizes: tuple[int, ...], t
             rows += [Row(batch=b, status="failed", reason=_reason(e), **base) for b in batch_sizes]
         return
     for i, b in enumerate(batch_sizes):
+        if i and timing.out_of_time():
+            return  # the caller marks this batch and the rest skipped
         if i:
             announce(i)
         window.reset_peak()  # an earlier, larger batch must not lend this one its peak

@@ -12,6 +12,7 @@ the others go on.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -21,6 +22,7 @@ import torch
 from vtk_vision.bench.environment import environment
 from vtk_vision.bench.loadgen_scenarios import LoadOptions, load_section
 from vtk_vision.bench.loadgen_sut import loadgen
+from vtk_vision.inspection.sanity import warnings_for
 from vtk_vision.bench.memory import MEASURE
 from vtk_vision.bench.percentiles import min_samples
 from vtk_vision.bench.rows import (
@@ -78,6 +80,7 @@ class BenchOptions:
     keep_samples: bool = True
     call_timeout_s: float | None = 60.0  # one runtime call longer than this is stopped (rows.Timing)
     load: LoadOptions | None = None  # also run an MLPerf LoadGen scenario per target (bench/loadgen_scenarios.py)
+    max_time_s: float | None = None  # no row starts after this many seconds of timing; None: no cap
 
     def __post_init__(self):
         """`vtk bench`'s limits (core/limits.py), checked at once and named as Python spells them; a bare
@@ -94,11 +97,15 @@ class BenchOptions:
         if self.load is not None and not isinstance(self.load, LoadOptions):
             raise VtkError(f"load must be a LoadOptions (vtk_vision.bench.loadgen_scenarios), not "
                            f"{type(self.load).__name__}")
+        if self.max_time_s is not None:
+            number("max_time_s", self.max_time_s, BENCH_LIMITS["max_time_s"])
 
     @property
     def timing(self) -> Timing:
+        """The timing settings, with --max-time's deadline counted from now: read it once, as timing starts."""
         return Timing(self.warmup_s, self.min_iters, self.min_s, self.max_spread, self.max_rounds,
-                      self.keep_samples, self.call_timeout_s)
+                      self.keep_samples, self.call_timeout_s,
+                      deadline=None if self.max_time_s is None else time.monotonic() + self.max_time_s)
 
 
 def resolve_providers(requested: str | None) -> tuple[str, ...]:
@@ -179,6 +186,7 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
               progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Benchmark every runtime x provider x thread count x batch size; return the report (rows, environment,
     reference, the fastest thread count per runtime and batch)."""
+    timing = opts.timing  # --max-time counts from here: exporting missing artifacts is part of the bench
     pairs = _combinations(opts)
     if opts.load is not None:
         loadgen()  # a missing LoadGen is one line before any work
@@ -188,13 +196,15 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
     with torch.no_grad():  # prepared once, before any clock starts
         x = run.preprocess(ds.test.images if ds else random_images(run.record.data.image_shape)).contiguous()
     y = ds.test.labels if ds else None
-    reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256)
+    reference = measure_accuracy(get_format("eager").load(run.model, "cpu", max(opts.threads)), Inputs(x, y), 256,
+                                 keep_predictions=True)
+    warnings = warnings_for(reference.pop("predictions", None), y, run.record.model, run.record.data.classes)
     inputs = Inputs(x, y, reference.get("accuracy"))
     targets = _targets(run, opts, pairs, artifacts)
     total = len(targets) * len(opts.batch_sizes)
     rows: list[Row] = []
     for target in targets:
-        rows += time_runtime(target, inputs, opts.batch_sizes, opts.timing, numbered(progress, len(rows), total))
+        rows += time_runtime(target, inputs, opts.batch_sizes, timing.after(rows), numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
     load = {} if opts.load is None else {"load": load_section(targets, x, opts.load, report_rows, progress)}
     return {"run": str(run.path), "model": run.record.model.to_dict(), "dataset": ds.name if ds else None,
@@ -203,4 +213,5 @@ def bench_run(run, opts: BenchOptions, data_dir: str | None = None,
             "input": {"fed": ["batch", *run.record.model.input_shape], "dtype": "float32", "synthetic": ds is None},
             "eager_cpu_accuracy": reference.get("accuracy"), "eager_cpu_correct": reference.get("correct"),
             "time_includes": TIME_INCLUDES, "memory_measure": MEASURE, "options": asdict(opts),
-            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows)} | load
+            "environment": environment(opts.threads), "rows": report_rows, "fastest": fastest(report_rows),
+            "warnings": warnings} | load

@@ -31,6 +31,7 @@ from vtk_vision.exporters.base import Exportable, ExportOptions, input_spec
 from vtk_vision.exporters.formats import FORMATS, artifact_formats, format_of_file
 from vtk_vision.exporters.precision import calibration_sample
 from vtk_vision.exporters.validate import validate, verdict
+from vtk_vision.inspection.sanity import input_size_warning
 from vtk_vision.runs.schema import ExportResult, Provenance
 
 __all__ = ["export_model", "export_run", "artifact_name", "check_precision", "read_artifact_metadata"]
@@ -118,6 +119,8 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
             result.lowering = result.reduction.pop("lowering", result.lowering)  # a reduced program's own lowering
         validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts,
                  source.classes)
+        if small := input_size_warning(source.model.name, source.model.input_shape):
+            result.warnings.insert(0, small)
         if (why := verdict(result, opts)) is not None:
             raise ValidationError(f"{fmt} {opts.precision} export {why}; nothing was written")
         metadata |= {"validation": json.dumps(result.validation())}

@@ -18,6 +18,7 @@ import torch
 
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.precision import accuracy_report
+from vtk_vision.inspection.sanity import prediction_warnings
 from vtk_vision.runs.schema import ExportResult
 
 __all__ = ["compare", "validate", "verdict"]
@@ -70,6 +71,7 @@ def validate(result: ExportResult, runner: LogitsFn, eager: LogitsFn, inputs: to
         y = labels[:usable]
         result.accuracy = (got.argmax(1) == y).double().mean().item()
         result.eager_accuracy = (ref.argmax(1) == y).double().mean().item()
+        result.warnings = prediction_warnings(got.argmax(1), y, got.shape[1], classes)
         if not exact:
             lost = accuracy_report(got, ref, y)
             result.accuracy_delta, result.flipped, result.worst_class = (

@@ -209,7 +209,9 @@ def test_the_table_fits_80_columns_and_wide_keeps_every_column(run_dir, shared_d
     assert narrow.exit_code == 0, narrow.output
     table = [line for line in narrow.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert table and max(len(line) for line in table) <= 80 and "…" not in narrow.output
-    assert "p99 ms" not in narrow.output and "images/s" in narrow.output and "provider cpu" in narrow.output
+    header = next(line for line in table if line.startswith("┃"))
+    assert "p99 ms" not in header and "images/s" in header and "provider cpu" in narrow.output
+    assert "onnx, batch 64, thr 1: p99 ms " in narrow.output  # moved below the table, not dropped
     assert "p90/p50" in narrow.output and "fastest thread count" in narrow.output
     assert "changes against" in narrow.output and len([line for line in table if line.startswith("┏")]) == 3
     wide = runner.invoke(cli, [*args[:3], "onnx", *args[4:], "--json", str(first), "--wide"], obj={})
@@ -370,5 +372,26 @@ def test_the_plot_labels_batch_sizes_and_has_one_legend_from_p50(monkeypatch, tm
     for ax in (ax_lat, ax_tput):
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "8", "256"]
         assert ax.get_legend() is None
-    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["onnx (cpu, 1 thr)"]
+    assert len(fig.legends) == 1 and [t.get_text() for t in fig.legends[0].get_texts()] == ["onnx"]
     assert list(ax_tput.lines[0].get_ydata()) == pytest.approx([1 / 0.5e-3, 8 / 1e-3, 256 / 8e-3])
+
+
+def test_the_plot_tells_many_series_apart(monkeypatch, tmp_path):
+    """18 series: colour per runtime, line style per precision and threads; every line its own pair."""
+    from vtk_vision.bench import report as report_module
+    from vtk_vision.present import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig))
+    combos = [(rt, p, t) for rt in ("eager", "onnx", "torchscript", "pt2", "openvino") for p in ("fp32", "int8")
+              for t in (1, 2) if p == "fp32" or rt in ("onnx", "openvino")]
+    rows = [{"runtime": rt, "precision": p, "provider": "cpu", "batch": b, "threads": t, "status": "ok",
+             "latency_ms": {"p50": 0.1 * b * (i + 1)}} for i, (rt, p, t) in enumerate(combos) for b in (1, 8)]
+    report_module.plot({"model": {"name": "m"}, "rows": rows,
+                        "environment": {"cpu": "cpu", "threads": [1, 2], "gpu": None}}, tmp_path / "p.png")
+    (fig,) = figures
+    lines = fig.axes[0].lines
+    styles = {(ln.get_color(), str(ln.get_linestyle())) for ln in lines}
+    assert len(lines) == len(combos) == len(styles) == 14
+    assert len({ln.get_color() for ln in lines}) == 5  # one colour a runtime
+    assert [leg.get_title().get_text() for leg in fig.legends] == ["runtime", "precision, threads"]

@@ -93,7 +93,9 @@ def test_run_tables_fit_80_columns(terminal80, run_copy, shared_data):
     narrow = _vtk("export", str(run_copy), "--format", "onnx", data=shared_data)
     assert narrow.exit_code == 0, narrow.output
     _fits(narrow.output)
-    assert "KB" not in "".join(_table_lines(narrow.output)) and "agree" in narrow.output  # size went first
+    table_text = "".join(_table_lines(narrow.output))
+    assert "model.onnx" in table_text and "KB" in table_text  # file and size: what you need after exporting
+    assert re.search(r"^max abs diff: \d", narrow.output, re.M)  # moved below the table (one row: one line)
 
 
 def test_wide_keeps_every_column_folded(terminal80, deep_data):
@@ -188,3 +190,54 @@ def test_predict_hints_when_an_image_is_far_brighter_than_the_training_data(run_
     assert len(hints) == 1 and "white.png" in hints[0] and "dark backgrounds" in hints[0]
     res = _vtk("predict", str(run_copy), str(tmp_path / "dark.png"), "--out", str(tmp_path / "p.png"))
     assert res.exit_code == 0 and "hint:" not in res.output
+
+
+def _render(renderable, width: int = 80) -> str:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    Console(file=out, width=width, color_system=None).print(renderable)
+    return out.getvalue()
+
+
+BENCH_LIKE = ["runtime", "provider", "batch", "status", "size", "accuracy", "p50 ms", "p99 ms", "images/s",
+              "memory", "a future column"]
+
+
+def _bench_like_rows() -> list[list[str]]:
+    sizes = {"eager": "-", "onnx": "271 KB", "torchscript": "256 KB", "openvino-ir": "280 KB"}
+    return [[rt, "cpu", str(b), "ok", sizes[rt], "75.71%", "0.0412", f"0.0{i}{b}9", "24,272", f"{300 + i + b}.5 MB",
+             "cold 1.2 ms"] for i, rt in enumerate(sizes) for b in (1, 64)]
+
+
+def test_columns_that_do_not_fit_move_below_the_table_by_priority():
+    from vtk_vision.present.tables import table
+
+    rows = _bench_like_rows()
+    text = _render(table("bench", BENCH_LIKE, rows, right={"batch"}, width=64, key=("runtime", "batch"),
+                         optional=("p99 ms", "memory", "provider", "a future column", "size")), width=64)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 64 and "…" not in text, text
+    below = [line for line in lines if line[:1] not in BOX and line.strip()]
+    assert "provider: cpu" in below  # one value for every row: one line
+    at = below.index("size: eager -, onnx 271 KB, torchscript 256 KB,")  # follows the runtime: one line,
+    assert below[at + 1] == "  openvino-ir 280 KB"  # wrapped after a comma, never inside "280 KB"
+    assert "a future column: cold 1.2 ms" in below
+    assert "onnx, batch 64: p99 ms 0.01649, memory 365.5 MB" in below  # the rest: a line per row
+    assert "torchscript" in text.replace("│", " ").split()  # never broken mid-word
+    header = next(line for line in lines if line.startswith("┃"))
+    assert "accuracy" in header and "p50 ms" in header and "p99 ms" not in header
+
+
+def test_a_table_that_fits_moves_nothing_and_words_stay_whole_when_cells_wrap():
+    from vtk_vision.present.tables import table
+
+    rows = _bench_like_rows()
+    wide = _render(table(None, BENCH_LIKE, rows, optional=("p99 ms",), width=None), width=200)
+    assert "p99 ms" in next(line for line in wide.splitlines() if line.startswith("┃"))
+    narrow = _render(table(None, ["format", "status"], [["torchscript", "FAILED: the exporter could not trace"]],
+                           width=30), width=30)
+    assert "torchscript" in narrow and max(len(line) for line in narrow.splitlines()) <= 30
+    assert all(w in narrow for w in ("exporter", "could", "trace"))

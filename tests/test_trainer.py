@@ -162,7 +162,9 @@ SMALL = ["--subset", "0.02", "--epochs", "1", "--device", "cpu", "--input-size",
 def test_train_eval_predict_commands(cli_env, tmp_path):
     res = cli_env("train", "lenet5", *SMALL, "--class-weights", "6=2")
     assert res.exit_code == 0, res.output
-    assert "epoch   1/1" in res.output and "test accuracy" in res.output
+    assert "  epoch  train loss  val loss  val acc" in res.output and "test accuracy" in res.output
+    epoch_line = next(line for line in res.output.splitlines() if line.lstrip().startswith("1/1 "))
+    assert len(epoch_line) <= 80 and epoch_line.rstrip().endswith(tuple("0123456789"))
     res = cli_env("eval", "--json")
     assert res.exit_code == 0, res.output
     report = json.loads(res.output)

@@ -14,6 +14,7 @@ source of reloads from its path only with that object passed again
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,24 +30,57 @@ __all__ = ["train", "load", "export", "benchmark", "recommend", "BenchReport"]
 
 def train(model: str | nn.Module, dataset: str | None = None, *, runs_dir: str | Path | None = None,
           data_dir: str | Path | None = None, on_epoch: Callable | None = None, retune: bool = False,
-          **options: Any) -> Run:
+          quiet: bool = False, **options: Any) -> Run:
     """Train a zoo name, a spec (`mynet.py:MyNet`, `torchvision:resnet18`) or an `nn.Module` object; the Run.
 
     `options` are TrainConfig fields (epochs, lr, batch_size, subset, device, ...); `amp`, `threads` and
     `kernels` fix what the probe would otherwise measure (all three: no probe), `retune` measures again
     instead of using this machine's cached answer; `run.record.tuning` holds the choice and its figures.
-    `on_epoch` gets each epoch's EpochStats as it ends."""
+    `on_epoch` gets each epoch's EpochStats as it ends. Unless `quiet`, one line per epoch and any sanity
+    warning (inspection/sanity.py) go to stderr, as `vtk train` prints them: a notebook that trains for
+    minutes says what it is doing."""
     from vtk_vision.runs.config import TrainConfig
-    from vtk_vision.training.trainer import Hooks, fit
+    from vtk_vision.training.trainer import fit
 
     given = model if isinstance(model, nn.Module) else None
     name = f"object:{type(model).__qualname__}" if given is not None else model
     cfg = TrainConfig(model=name, dataset=dataset, data_dir=str(data_dir) if data_dir else None,
                       runs_dir=str(runs_dir) if runs_dir else None, **options)
-    result = fit(cfg, Hooks(on_epoch=on_epoch) if on_epoch else None, model=given, retune=retune)
+    result = fit(cfg, _hooks(on_epoch, cfg.epochs, quiet), model=given, retune=retune)
+    if not quiet:
+        for line in result.record.warnings:
+            _say(f"warning: {line}")
     if given is not None:  # the trained object itself: nothing to rebuild, whatever its source
         return Run(result.folder, result.record, given.eval().cpu(), _preprocess(result.record))
     return load_run(result.folder.path)
+
+
+def _say(line: str) -> None:
+    """One line to stderr. Not `logging`: under Python's default configuration INFO lines never show, and
+    the point is that they do; quiet=True is the switch."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def _hooks(on_epoch: Callable | None, epochs: int, quiet: bool):
+    """The trainer's hooks: the caller's `on_epoch`, and unless `quiet` a line when training starts and one
+    per epoch."""
+    from vtk_vision.training.trainer import Hooks
+
+    if quiet:
+        return Hooks(on_epoch=on_epoch) if on_epoch else None
+
+    def start(info: dict) -> None:
+        _say(f"vtk: training {info['config'].model} on {info['config'].dataset} ({info['device']}), "
+             f"{info['train']:,} training images, {epochs} epoch(s) -> {info['run_dir']}")
+
+    def epoch(r) -> None:
+        _say(f"vtk: epoch {r.epoch}/{epochs}: train loss {r.train_loss:.4f}, val loss {r.val_loss:.4f}, "
+             f"val acc {100 * r.val_acc:.2f}%, {r.seconds:.1f}s")
+        if on_epoch:
+            on_epoch(r)
+
+    return Hooks(on_start=start, on_epoch=epoch, on_note=lambda line: _say(f"vtk: {line}"))
 
 
 def _preprocess(record):

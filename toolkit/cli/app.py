@@ -21,7 +21,7 @@ from vtk_vision import __version__
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
 
-__all__ = ["cli", "main", "console", "stderr", "emit_json"]
+__all__ = ["cli", "main", "console", "stderr", "emit_json", "warn"]
 
 class SafeConsole(Console):
     """Never interprets markup, and prints every string through `printable`: paths, file and class names
@@ -110,3 +110,16 @@ def main() -> None:
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2))
+
+
+def warn(lines) -> None:
+    """Sanity warnings (inspection/sanity.py), each once, as `warning: ...` lines on stderr; on a terminal
+    wrapped between words to its width (the console soft-wraps, and a terminal would break mid-word)."""
+    import textwrap
+
+    from rich.text import Text
+
+    for line in dict.fromkeys(lines):
+        text = printable(f"warning: {line}")  # escaped first: the line may hold a class name from outside
+        stderr.print(Text(textwrap.fill(text, stderr.width, subsequent_indent="  ", break_on_hyphens=False))
+                     if stderr.is_terminal else text)

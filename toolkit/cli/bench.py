@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from vtk_vision.bench.percentiles import min_samples
-from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.app import cli, console, stderr, warn
 from vtk_vision.cli.load_options import load_from, load_options
 from vtk_vision.cli.options import (Bounded, browser_option, data_dir_option, run_argument, runs_dir_option,
                                     trust_code_option)
 from vtk_vision.core.errors import VtkError
+from vtk_vision.core.text import printable
 from vtk_vision.core.limits import BENCH_LIMITS, Limit
 from vtk_vision.core.providers import PRECISIONS, PROVIDERS
 from vtk_vision.runs.config import LIMITS
@@ -97,6 +99,12 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @click.option("--call-timeout", type=Bounded(Limit(0.1, 86_400)), default=60.0, show_default=True, metavar="S",
               help="Stop any one runtime call (a load or a batch) that runs longer: its rows fail with the reason "
               "and the bench goes on. A graph crafted never to end is one line, not a hang.")
+@click.option("--quick", is_flag=True, help="A first look: one batch size (1), "
+              "one thread count (all cores), >= 10 calls over >= 0.2 s, no re-timing. Options given explicitly "
+              "still apply; what it skips is said under the table.")
+@click.option("--max-time", type=Bounded(BENCH_LIMITS["max_time_s"]), default=None, metavar="S",
+              help="Start no row after S seconds (checked between rows, exporting included; the first runtime's "
+              "rows always run): rows not reached are listed as skipped, never estimated.")
 @click.option("--no-samples", is_flag=True, help="Leave the raw per-call samples out of the JSON "
               "(smaller file; `vtk compare` then cannot give an interval).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -125,8 +133,8 @@ def _runtime_list(ctx, param, value: str | None) -> tuple[str, ...]:
 @runs_dir_option
 @data_dir_option
 def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters, min_s, threads, max_spread, rounds,
-          call_timeout, no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size, input_shape, dataset, mean,
-          std, compare_to, runs_dir, data_dir, **load) -> None:
+          call_timeout, quick, max_time, no_samples, json_out, csv_out, md_out, plot_out, wide, trust_code, input_size,
+          input_shape, dataset, mean, std, compare_to, runs_dir, data_dir, **load) -> None:
     """Accuracy and latency of RUN (default: the latest) per runtime, provider, thread count and batch size.
 
     \b
@@ -156,30 +164,72 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
     if load_opts is not None and file is not None:
         raise click.UsageError("--scenario runs on a run folder (its runtimes and test split), not on a FILE")
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
-                        trust_code, max_spread, rounds, not no_samples, call_timeout, load_opts)
-    progress = lambda m: stderr.print(m, style="dim")  # noqa: E731
-    if file is not None:
-        report = bench_file(file, opts, input_size, input_shape, dataset, mean, std,
-                            str(data_dir) if data_dir else None, explicit_runtimes=_given("runtimes"),
-                            progress=progress)
-        name, default_json = file.name, Path(f"{file.name}.bench.json")
-    else:
-        r = load_run(run, runs_dir, trust_code)
-        report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=progress)
-        name, default_json = r.path.name, r.folder.output("bench.json")
+                        trust_code, max_spread, rounds, not no_samples, call_timeout, load_opts, max_time)
+    opts, quick_note = _quick(opts) if quick else (opts, None)
+    with _progress() as progress:
+        if file is not None:
+            report = bench_file(file, opts, input_size, input_shape, dataset, mean, std,
+                                str(data_dir) if data_dir else None, explicit_runtimes=_given("runtimes"),
+                                progress=progress)
+            name, default_json = file.name, Path(f"{file.name}.bench.json")
+        else:
+            r = load_run(run, runs_dir, trust_code)
+            report = bench_run(r, opts, str(data_dir) if data_dir else None, progress=progress)
+            name, default_json = r.path.name, r.folder.output("bench.json")
+    report["notes"] = [*([quick_note] if quick_note else []), *report.get("notes", [])]
     if all(row["status"] != "ok" for row in report["rows"]):
         reasons = sorted({row["reason"] for row in report["rows"]})
-        raise VtkError(f"every row failed ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
+        raise VtkError(f"every row failed or was skipped ({'; '.join(reasons)[:400]}); nothing was written, and an earlier "
                        f"bench.json is kept")
     comparison = compare_reports(old, report) if old is not None else None  # before any write, as load_bench
     width = None if wide or not console.is_terminal else console.width
     _print_report(name, report, opts, width)
+    warn(report.get("warnings") or [])
     for path in write_outputs(report, json_out or default_json, csv_out, md_out, plot_out):
         console.print(f"wrote {path}")
     if comparison is not None:
         show_comparison(comparison, f"changes against {compare_to}", wide)  # what `vtk compare` prints
     if any(row["status"] == "failed" for row in report["rows"]) and provider not in ("all", None):
         raise VtkError("some rows failed; their reasons are in the table")
+
+
+QUICK = {"batch_sizes": (1,), "min_iters": 10, "min_s": 0.2, "warmup_s": 0.1, "max_rounds": 1}
+_OPTION_OF = {"batch_sizes": "batch_sizes", "min_iters": "min_iters", "min_s": "min_s", "warmup_s": "warmup_s",
+              "max_rounds": "rounds", "threads": "threads"}
+
+
+def _quick(opts):
+    """--quick's settings for every option not given on the command line, and the line that says what the
+    bench skipped for them."""
+    from dataclasses import replace
+
+    from vtk_vision.bench.run import default_threads
+
+    changes = {k: v for k, v in QUICK.items() if not _given(_OPTION_OF[k])}
+    if not _given("threads"):
+        changes["threads"] = (max(default_threads()),)
+    quick = replace(opts, **changes)
+    skipped = [f"batch sizes {', '.join(map(str, sorted(set(opts.batch_sizes) - set(quick.batch_sizes))))}"
+               if set(opts.batch_sizes) - set(quick.batch_sizes) else "",
+               f"thread count {', '.join(map(str, sorted(set(opts.threads) - set(quick.threads))))}"
+               if set(opts.threads) - set(quick.threads) else "",
+               "re-timing of unstable rows" if quick.max_rounds == 1 < opts.max_rounds else ""]
+    return quick, (f"--quick: batch {', '.join(map(str, quick.batch_sizes))}, {', '.join(map(str, quick.threads))} "
+                   f"thread(s), >= {quick.min_iters} calls over >= {quick.min_s:g} s a row; skipped "
+                   f"{'; '.join(s for s in skipped if s) or 'nothing'}. Drop --quick for the full grid")
+
+
+@contextmanager
+def _progress():
+    """Progress on one line that rewrites itself on a terminal (rich's transient status: nothing is left on
+    screen); plain lines where stderr is a file or a pipe, so a log keeps every step."""
+    from rich.text import Text
+
+    if not stderr.is_terminal:
+        yield lambda m: stderr.print(m)
+        return
+    with stderr.status("", spinner="dots") as status:
+        yield lambda m: status.update(Text(printable(m), style="dim"))  # Text: never markup
 
 
 def _print_report(name: str, report: dict, opts, width: int | None) -> None:
@@ -209,7 +259,8 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         fed = "x".join(map(str, report["input"]["fed"][1:]))
         inputs = f"synthetic {report['input']['dtype']} {fed} inputs, accuracy not measured ({report['accuracy_note']})"
     console.print(table(f"{name}: {inputs}, {environment_line(report)}, provider {', '.join(used)}",
-                        COLUMNS, table_rows(ran), right=RIGHT, optional=optional, width=width))
+                        COLUMNS, table_rows(ran), right=RIGHT, optional=optional, width=width,
+                        key=("runtime", "provider", "batch", "thr")))
     for line in not_run_lines(report):
         console.print(line)
     for note in report.get("notes", []):

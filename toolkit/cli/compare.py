@@ -32,6 +32,9 @@ def show_comparison(comparison, title: str, wide: bool) -> None:
     from vtk_vision.bench.compare import CHANGE_COLUMNS, CHANGE_OPTIONAL, change_rows
     from vtk_vision.present.tables import table
 
+    console.print(comparison.drift.describe(comparison.tolerance) if comparison.drift else
+                  "machine drift not measured: a file predates the bench's calibration workload; the rows below "
+                  "are as measured, so a busier machine reads as slower")
     providers = sorted({r.provider for r in comparison.rows})
     optional = tuple(c for c in CHANGE_OPTIONAL if c != "provider" or len(providers) == 1)
     title += f", provider {providers[0]}" if len(providers) == 1 else ""  # the column may be left out

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from vtk_vision.cli.app import cli, console, emit_json, stderr
+from vtk_vision.cli.app import cli, console, emit_json, stderr, warn
 from vtk_vision.cli.options import (
     Bounded,
     LazyChoice,
@@ -18,6 +18,7 @@ from vtk_vision.cli.options import (
     table_width,
     trust_code_option,
     wide_flag,
+    written_formats,
 )
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.providers import CALIBRATION_METHODS, PRECISIONS
@@ -26,9 +27,7 @@ from vtk_vision.runs.config import LIMITS
 
 
 def _formats():
-    from vtk_vision.exporters.formats import artifact_formats
-
-    return artifact_formats()
+    return written_formats()  # read from the table's source: help and parsing need no torch
 
 
 class _FormatChoice(LazyChoice):
@@ -163,7 +162,8 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                               f"{100 * x.accuracy:.2f}%" if x.accuracy is not None else
                               "not measured" if x.passed else "-",
                               "ok" if x.passed else f"FAILED: {x.error}"] for x in results],
-                            right={"size", "max abs diff", "top-1 agree", "accuracy"}, optional=("size", "file"),
+                            right={"size", "max abs diff", "top-1 agree", "accuracy"},
+                            optional=("max abs diff", "top-1 agree", "accuracy"),  # file and size: what you need next
                             width=table_width(wide)))
         for x in results:
             if x.passed and x.accuracy_delta is not None:
@@ -171,8 +171,10 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
                 console.print(f"{x.precision}: {100 * x.accuracy:.2f}% against {100 * x.eager_accuracy:.2f}% for "
                               f"fp32 eager ({100 * x.accuracy_delta:+.2f} pt; the gate allows a drop of "
                               f"{max_accuracy_drop:g} pt), {x.flipped:,} prediction{'s' * (x.flipped != 1)} "
-                              f"flipped, worst class {worst.get('name', worst['class'])!r} "
-                              f"{100 * worst['delta']:+.2f} pt")
+                              f"flipped, " + (f"worst class {worst.get('name', worst['class'])!r} "
+                                              f"{100 * worst['delta']:+.2f} pt" if worst["delta"] < 0
+                                              else "no class lost accuracy"))
+        warn(w for x in results if x.passed for w in x.warnings)
         if any(x.passed for x in results):
             console.print(f"wrote {folder / 'export.json'}")
     failed = [x for x in results if not x.passed]

@@ -12,9 +12,12 @@ from vtk_vision.cli.options import run_argument, runs_dir_option, trust_code_opt
 @cli.command()
 @run_argument
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="HTML file (default: RUN/report.html).")
+@click.option("--bench", "bench_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A bench JSON kept elsewhere (vtk bench --json FILE), in place of RUN/bench.json.")
 @trust_code_option
 @runs_dir_option
-def report(run: str | None, out: Path | None, trust_code: bool, runs_dir: Path | None) -> None:
+def report(run: str | None, out: Path | None, bench_file: Path | None, trust_code: bool,
+           runs_dir: Path | None) -> None:
     """One self-contained HTML page about RUN (default: the latest): summary, curves, confusion matrix,
     misclassified images, export parity, bench table and plots, environment. Parts not made yet name the
     command that makes them (vtk eval, vtk export, vtk bench)."""
@@ -28,7 +31,11 @@ def report(run: str | None, out: Path | None, trust_code: bool, runs_dir: Path |
     except ArtifactError as e:  # the model's code may not run here; the report reads files, so it goes on
         stderr.print(f"{e}; the report leaves out what needs the model (its parameter count)")
         r = Run(folder, folder.read(), None, None)
-    result = write_report(r, out)
+    if bench_file is not None:
+        from vtk_vision.bench.compare import load_bench
+
+        load_bench(bench_file)  # not a bench file: one line now, not a page that says it is unreadable
+    result = write_report(r, out, bench_file)
     console.print(f"wrote {result.path.resolve()}")
     for command in result.missing:
         console.print(f"not in it yet: {command}")

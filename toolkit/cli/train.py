@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from vtk_vision.cli.app import cli, console, stderr
+from vtk_vision.cli.app import cli, console, stderr, warn
 from vtk_vision.cli.options import data_dir_option, download_option, runs_dir_option, trust_code_option
 from vtk_vision.cli.train_options import TRAIN_OPTIONS, to_config_kwargs
 
@@ -33,7 +33,7 @@ class _Progress:
     """A tqdm bar within each epoch on a terminal; one plain line per epoch always."""
 
     def __init__(self):
-        self.bar, self.epochs, self.tty = None, None, sys.stderr.isatty()
+        self.bar, self.epochs, self.tty, self.header_shown = None, None, sys.stderr.isatty(), False
 
     def on_start(self, info: dict) -> None:
         cfg = info["config"]
@@ -55,10 +55,18 @@ class _Progress:
             self.bar = tqdm(total=n, leave=False, unit="batch", file=sys.stderr)
         self.bar.update(1)
 
+    # One header, then one aligned line per epoch: 68 characters for up to 999 epochs and 9,999,999 images/s,
+    # where the labelled line of old (96) wrapped in an 80-column terminal.
+    HEADER = f"{'epoch':>7}  {'train loss':>10}  {'val loss':>8}  {'val acc':>7}  {'lr':>8}  {'time':>7}  {'img/s':>9}"
+
     def on_epoch(self, r) -> None:
         self.close()
-        console.print(f"epoch {r.epoch:>3}/{self.epochs}  train loss {r.train_loss:.4f}  val loss {r.val_loss:.4f}  "
-                      f"val acc {100 * r.val_acc:.2f}%  lr {r.lr:.2e}  {r.seconds:.1f}s  {r.images_per_s:,.0f} img/s")
+        if not self.header_shown:
+            console.print(self.HEADER)
+            self.header_shown = True
+        console.print(f"{f'{r.epoch}/{self.epochs}':>7}  {r.train_loss:>10.4f}  {r.val_loss:>8.4f}  "
+                      f"{f'{100 * r.val_acc:.2f}%':>7}  {r.lr:>8.2e}  {f'{r.seconds:.1f}s':>7}  "
+                      f"{r.images_per_s:>9,.0f}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -87,6 +95,7 @@ def _fit(config, resume=None, trust_code=False, retune=False):
     console.print(f"test accuracy {100 * r.accuracy['test']:.2f}% (val {100 * r.accuracy['val']:.2f}%, "
                   f"train {100 * r.accuracy['train']:.2f}%), best epoch {r.best_epoch} of {r.epochs_run}, "
                   f"{r.wall_s:.1f}s -> {result.run_dir}")
+    warn(r.warnings)
     return result
 
 

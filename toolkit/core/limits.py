@@ -59,6 +59,7 @@ BENCH_LIMITS: dict[str, Limit] = {
     "min_s": Limit(0, 600),
     "max_spread": Limit(1, 100),
     "max_rounds": Limit(1, 10, integer=True),
+    "max_time_s": Limit(0, 7 * 86_400, low_open=True),
 }
 # `vtk export` / export().
 EXPORT_LIMITS: dict[str, Limit] = {

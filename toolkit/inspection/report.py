@@ -98,8 +98,10 @@ def _exports(run: Run, command: str) -> tuple[str, str | None]:
                           "status"], rows, ["" if a.passed else "bad" for _, a in sorted(artifacts.items())]), None)
 
 
-def _bench(run: Run, command: str) -> tuple[str, str | None, dict | None]:
-    path = run.folder.output("bench.json")
+def _bench(run: Run, command: str, path: Path | None = None) -> tuple[str, str | None, dict | None]:
+    """The bench section from RUN/bench.json, or from `path` (`vtk report --bench FILE`: a bench kept
+    elsewhere, read as data like any bench file)."""
+    path = path or run.folder.output("bench.json")
     if not path.is_file():
         return html.missing("not benched yet", command), command, None
     try:
@@ -109,12 +111,6 @@ def _bench(run: Run, command: str) -> tuple[str, str | None, dict | None]:
     except (OSError, UnicodeDecodeError, ValueError, TypeError) as e:
         return html.missing(f"bench.json is unreadable ({e}); bench again", command), command, None
     return bench_section(report, str(path)), None, report
-
-
-def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
-    if isinstance(value, dict):
-        return [pair for k, v in value.items() for pair in _flat(f"{prefix} {k}".strip(), v)]
-    return [(prefix, value if isinstance(value, (int, float, str, bool)) or value is None else json.dumps(value))]
 
 
 def _tuning(run: Run) -> str:
@@ -132,18 +128,58 @@ def _tuning(run: Run) -> str:
     return f"<h3>setting</h3><p>{html.esc(t.summary())}</p>" + table
 
 
+# The bench's environment block in words; a key vtk does not know yet shows with its underscores as spaces.
+_ENV_LABELS = {"date": "date", "host": "host", "cpu": "CPU", "cpu_features_text": "CPU features",
+               "cpu_count": "cores", "threads": "thread counts", "gpu": "GPU", "platform": "platform",
+               "ort_providers_available": "ONNX Runtime providers", "versions": "versions",
+               "calibration": "calibration (machine drift, vtk compare)"}
+_ENV_HIDDEN = {"cpu_features"}  # the flags behind "CPU features", already said in words
+
+
+def _env_value(key: str, value: object) -> object:
+    if key == "gpu":
+        return value.get("name", "-") if isinstance(value, dict) else "none"
+    if key == "calibration" and isinstance(value, dict):
+        p50 = value.get("p50_ms")
+        return f"{p50:.3f} ms p50: {value.get('workload')}" if isinstance(p50, (int, float)) else "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return value
+
+
 def _environment(run: Run, bench: dict | None) -> str:
-    trained = [("device", run.record.device), ("mixed precision", run.record.amp),
-               *_flat("", {k: v for k, v in run.record.versions.items()})]
+    versions = ", ".join(f"{k} {v}" for k, v in run.record.versions.items())
+    trained = [("device", run.record.device), ("mixed precision", run.record.amp), ("versions", versions)]
     parts = ["<h3>training</h3>" + html.key_values(trained) + _tuning(run)]
     env = (bench or {}).get("environment")
     if isinstance(env, dict):
-        parts.append("<h3>bench</h3>" + html.key_values(_flat("", env)))
+        pairs = [(_ENV_LABELS.get(k, str(k).replace("_", " ")), _env_value(k, v)) for k, v in env.items()
+                 if k not in _ENV_HIDDEN]
+        parts.append("<h3>bench</h3>" + html.key_values(pairs))
     return html.columns(*parts)
 
 
-def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
-    """The page, and the commands that would fill its empty parts."""
+def _warnings(run: Run, bench: dict | None) -> str | None:
+    """The sanity warnings (inspection/sanity.py) that training, export and bench recorded, each once with
+    the steps that saw it; None when there are none."""
+    seen: dict[str, list[str]] = {}
+    for line in run.record.warnings:
+        seen.setdefault(line, []).append("training")
+    for name, a in sorted(run.folder.read_exports().artifacts.items()):
+        for line in a.warnings:
+            seen.setdefault(line, []).append(f"export {name}")
+    for line in (bench or {}).get("warnings") or []:
+        seen.setdefault(str(line), []).append("bench")
+    if not seen:
+        return None
+    return "<ul>" + "".join(f"<li>{html.esc(line)} <span class=\"sub\">({html.esc(', '.join(where))})</span></li>"
+                            for line, where in seen.items()) + "</ul>"
+
+
+def render_report(run: Run, bench_file: Path | None = None) -> tuple[str, tuple[str, ...]]:
+    """The page, and the commands that would fill its empty parts; `bench_file` in place of RUN/bench.json."""
     where = shlex.quote(str(run.path.resolve()))
     evaluate = f"vtk eval {where}"
     curves = _curves(run)
@@ -152,23 +188,26 @@ def render_report(run: Run) -> tuple[str, tuple[str, ...]]:
     if c2 is None and c3 is not None:  # evaluated, and `vtk eval` draws no gallery when nothing was wrong
         wrong, c3 = '<p class="missing">no test image was misclassified</p>', None
     exports, c4 = _exports(run, f"vtk export {where}")
-    bench, c5, bench_report = _bench(run, f"vtk bench {where}")
+    bench, c5, bench_report = _bench(run, f"vtk bench {where}", bench_file)
     sections = [("summary", "Summary", _summary(run)), ("curves", "Training curves", curves),
                 ("confusion", "Confusion matrix (test split)", confusion),
                 ("misclassified", "Misclassified test images", wrong), ("exports", "Export parity", exports),
                 ("bench", "Benchmark", bench),
-                *([("recommend", "Recommendation", recommend_section(run.folder.output("bench.json")))]
+                *([("recommend", "Recommendation", recommend_section(bench_file or run.folder.output("bench.json")))]
                   if bench_report is not None else []),
                 ("environment", "Environment", _environment(run, bench_report))]
+    if (warned := _warnings(run, bench_report)) is not None:
+        sections.insert(0, ("warnings", "Warnings", warned))
     rec = run.record
     subtitle = (f"{rec.model.name} on {rec.data.name}, {rec.status}; run folder {run.path.resolve()}")
     todo = tuple(dict.fromkeys(c for c in (c2, c3, c4, c5) if c))
     return html.page(f"vtk report: {run.path.name}", subtitle, sections), todo
 
 
-def write_report(run: Run, out: Path | None = None) -> ReportResult:
-    """Write the page to `out` (default: RUN/report.html) atomically."""
+def write_report(run: Run, out: Path | None = None, bench_file: Path | None = None) -> ReportResult:
+    """Write the page to `out` (default: RUN/report.html) atomically; `bench_file`: a bench JSON kept
+    elsewhere, in place of RUN/bench.json."""
     target = Path(out) if out else run.folder.output("report.html")
-    page, todo = render_report(run)
+    page, todo = render_report(run, bench_file)
     write_text(target, page)
     return ReportResult(target, todo)

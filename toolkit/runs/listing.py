@@ -32,11 +32,23 @@ class RunSummary:
     resumable: bool = False
     latest: bool = False
     problem: str | None = None   # why an unreadable run is unreadable
+    made: tuple[str, ...] = ()   # what later commands left: "3 exports", "bench", "report"
 
 
 def life(folder: RunFolder, status: str) -> str:
     """run.json's status, except that a "running" run with no live trainer has died."""
     return "died" if status == "running" and not folder.trainer_alive() else status
+
+
+def _made(folder: RunFolder) -> tuple[str, ...]:
+    """What `vtk export`, `vtk bench` and `vtk report` left in the run folder, from file names alone."""
+    try:
+        exports = len([a for a in folder.read_exports().artifacts.values() if a.passed])
+    except VtkError:
+        exports = 0
+    return tuple(what for what, there in ((f"{exports} export{'s' * (exports != 1)}", exports),
+                                          ("bench", folder.output("bench.json").is_file()),
+                                          ("report", folder.output("report.html").is_file())) if there)
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
@@ -55,5 +67,6 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
         out.append(RunSummary(
             path.name, path, status, record.model.name, record.data.name,
             (record.accuracy or {}).get("test"), f"{len(record.history)}/{record.config.epochs}" if record.config.epochs else "-", age,
-            status in ("interrupted", "died") and folder.has_checkpoint(), path.name == latest))
+            status in ("interrupted", "died") and folder.has_checkpoint(), path.name == latest,
+            made=_made(folder)))
     return sorted(out, key=lambda r: r.age_s)

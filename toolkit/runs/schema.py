@@ -161,6 +161,7 @@ class RunRecord:
     distributed: dict | None = None
     # how it trained (precision, threads, kernels, layout) and the probe's figures; None before vtk measured it
     tuning: TuningRecord | None = None
+    warnings: tuple[str, ...] = ()   # inspection/sanity.py: collapsed predictions, chance accuracy, tiny input
     schema: int = SCHEMA_VERSION
 
     def moved_to(self, status: str, **changes) -> RunRecord:
@@ -273,6 +274,9 @@ def parse_run(data: Any, where: str) -> RunRecord:
             tuning = TuningRecord.from_dict(tuning)
         except ValueError as e:
             r.at("tuning").fail(str(e))
+    warnings = tuple(r.get("warnings", list, []))
+    if not all(isinstance(w, str) for w in warnings):
+        r.at("warnings").fail("should be a list of lines (text)")
     wall_s = r.get("wall_s", (int, float), None)
     if wall_s is not None and not (math.isfinite(wall_s) and wall_s >= 0):
         r.fail(f"'wall_s' should be a finite number of seconds, got {wall_s}")
@@ -280,7 +284,7 @@ def parse_run(data: Any, where: str) -> RunRecord:
                      DataRecord(d.get("name", str), d.get("source", str, ""), classes, image_shape, prep),
                      config, r.get("device", str, "cpu"), r.get("amp", str, "None"),
                      {str(k): str(v) for k, v in r.get("versions", dict, {}).items()}, tuple(history), accuracy,
-                     best_epoch, epochs_run, wall_s, r.get("distributed", dict, None), tuning)
+                     best_epoch, epochs_run, wall_s, r.get("distributed", dict, None), tuning, warnings)
 
 
 @dataclass
@@ -311,6 +315,7 @@ class ExportResult:
     worst_class: dict | None = None        # {"class", "delta", "images"}: the class that lost most
     reduction: dict = field(default_factory=dict)  # quantizer / converter settings
     lowering: dict = field(default_factory=dict)   # how the writer lowered the graph (ExecuTorch: its delegation)
+    warnings: list[str] = field(default_factory=list)  # inspection/sanity.py, on the artifact's own predictions
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -318,7 +323,7 @@ class ExportResult:
     def validation(self) -> dict:
         """The validation results that go inside the artifact's own metadata."""
         keep = ("max_abs_diff", "max_rel_diff", "agreement", "accuracy", "eager_accuracy", "checks", "passed",
-                "precision", "accuracy_delta", "flipped", "worst_class", "reduction", "lowering")
+                "precision", "accuracy_delta", "flipped", "worst_class", "reduction", "lowering", "warnings")
         return {k: getattr(self, k) for k in keep}
 
 
@@ -338,7 +343,7 @@ _EXPORT_FIELDS = {"format": str, "path": str, "size_bytes": int, "input_shape": 
                   "accuracy": (int, float), "eager_accuracy": (int, float), "checks": list, "passed": bool,
                   "seconds": (int, float), "error": str, "options": dict, "written_by": str, "sidecars": list,
                   "precision": str, "accuracy_delta": (int, float), "flipped": int, "worst_class": dict,
-                  "reduction": dict, "lowering": dict}
+                  "reduction": dict, "lowering": dict, "warnings": list}
 
 
 def parse_export(data: Any, where: str) -> ExportRecord:

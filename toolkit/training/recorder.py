@@ -19,6 +19,7 @@ from vtk_vision.core.inference import logits_of
 from vtk_vision.core.preprocess import Preprocess
 from vtk_vision.core.versions import library_versions
 from vtk_vision.data import Dataset, Split
+from vtk_vision.inspection.sanity import warnings_for
 from vtk_vision.runs.config import TrainConfig
 from vtk_vision.runs.folder import RunFolder
 from vtk_vision.runs.sources import keep_model_source, ready_to_keep
@@ -128,15 +129,18 @@ class RunRecorder:
         from vtk_vision.present.plots import curves
 
         self.folder.save_weights(model)
-        accuracy = {}
+        accuracy, predicted = {}, {}
         for name, split in splits.items():
-            logits = logits_of(model, prep, split.images, memory_format=memory_format)
-            accuracy[name] = (logits.argmax(1) == split.labels).double().mean().item()
+            predicted[name] = logits_of(model, prep, split.images, memory_format=memory_format).argmax(1)
+            accuracy[name] = (predicted[name] == split.labels).double().mean().item()
+        warnings = tuple(warnings_for(predicted["test"].cpu(), splits["test"].labels.cpu(), self.record.model,
+                                      self.record.data.classes))
         if state.history:
             curves(state.history, self.folder.output("curves.png"), state.best_epoch)
         self.record = self.record.moved_to(
             status, best_epoch=state.best_epoch, epochs_run=state.epoch, accuracy=accuracy,
-            wall_s=round(wall_s, 2) if wall_s else None, history=tuple(EpochStats(**h) for h in state.history))
+            wall_s=round(wall_s, 2) if wall_s else None, history=tuple(EpochStats(**h) for h in state.history),
+            warnings=warnings)
         self.folder.write(self.record)
         self.folder.drop_checkpoint()
         if status == "complete":
