@@ -262,13 +262,14 @@ def test_a_noisy_row_is_timed_again_and_flagged_when_it_stays_noisy(monkeypatch)
 
     settle = iter(range(10**6))
 
-    def settling():  # noisy for the first round (first inference, 1 warm-up and 10 timed calls), steady after
-        return lambda: time.sleep(0.008 if (n := next(settle)) < 12 and n % 2 else 0.002)
+    def settling():  # noisy for the first round (first inference, 1 warm-up and 10 timed calls), steady after;
+        # 20 ms calls, so that a loaded machine's few ms of scheduling jitter cannot make the steady round noisy
+        return lambda: time.sleep(0.08 if (n := next(settle)) < 12 and n % 2 else 0.02)
 
     _fake_runtime(monkeypatch, "settling", settling)
     (row,) = [r.to_dict() for r in _time("settling", max_rounds=3)]
     assert not row["unstable"] and len(row["round_spreads"]) == 2 and row["round_spreads"][0] > 1.25
-    assert row["latency_ms"]["p50"] >= 2.0 and row["status"] == "ok"
+    assert row["latency_ms"]["p50"] >= 20.0 and row["status"] == "ok"
 
 
 def test_the_core_without_labels_leaves_accuracy_unmeasured_and_tables_say_so(monkeypatch, tmp_path):
