@@ -211,7 +211,8 @@ def test_the_table_fits_80_columns_and_wide_keeps_every_column(run_dir, shared_d
     assert table and max(len(line) for line in table) <= 80 and "…" not in narrow.output
     header = next(line for line in table if line.startswith("┃"))
     assert "p99 ms" not in header and "images/s" in header and "provider cpu" in narrow.output
-    assert "onnx, batch 64, thr 1: p99 ms " in narrow.output  # moved below the table, not dropped
+    below = [line for line in narrow.stdout.splitlines() if line[:1] not in "┏┃┡│└"]
+    assert any("p99 ms" in line for line in below)  # moved below the table (here `n<662` for every row), not dropped
     assert "p90/p50" in narrow.output and "fastest thread count" in narrow.output
     assert "changes against" in narrow.output and len([line for line in table if line.startswith("┏")]) == 3
     wide = runner.invoke(cli, [*args[:3], "onnx", *args[4:], "--json", str(first), "--wide"], obj={})

@@ -6,6 +6,7 @@ pickled batches itself, through an unpickler that resolves numpy arrays and noth
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sys
 
@@ -94,9 +95,11 @@ def test_no_torch_is_one_line_naming_both_installs(monkeypatch, capsys, hidden, 
 
     _hide(monkeypatch, *hidden)
     monkeypatch.setattr(sys, "argv", ["vtk", "models"])
+    handlers = list(logging.getLogger("vtk").handlers)
     with pytest.raises(SystemExit) as e:
         main()
     err = capsys.readouterr().err
+    assert logging.getLogger("vtk").handlers == handlers  # nothing left writing to this test's captured stderr
     assert e.value.code == 1 and err.count("\n") == 1
     assert err.startswith(f"Error: {named} installed") and ".[cpu]" in err and ".[full]" in err
 

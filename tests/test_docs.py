@@ -27,8 +27,10 @@ from vtk_vision.exporters.formats import FORMATS
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SNIPPET = re.compile(r"<!-- snippet: (\w+) -->\n```python\n(.+?)\n```", re.S)
-# every runtime that loads a file vtk writes: the formats, and those reading another format's file (openvino)
-FILE_RUNTIMES = sorted(f.name for f in FORMATS.values() if f.has_file)
+# every runtime that loads a file `--format all` writes: the formats, and those reading another format's file
+# (openvino). The on-request formats (ExecuTorch, OpenVINO IR, the web page) are shown run by their own
+# runtimes on their pages (deploy-targets.md, browser.md) and checked by their own tests.
+FILE_RUNTIMES = sorted(f.name for f in FORMATS.values() if f.has_file and f.in_all)
 
 
 def snippets(path: Path) -> dict[str, str]:

@@ -85,18 +85,19 @@ class _OneLine(logging.Formatter):
 
 def main() -> None:
     """Console-script entry point: library warnings go to stderr as one line each."""
+    from vtk_vision.core.install import missing_stack
+
+    if (missing := missing_stack()) is not None and not {"--help", "-h", "--version"} & set(sys.argv[1:]):
+        click.echo(f"Error: {missing}", err=True)
+        sys.exit(1)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLine())
     log = logging.getLogger("vtk")
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    from vtk_vision.core.install import missing_stack
     from vtk_vision.core.signals import install
 
-    if (missing := missing_stack()) is not None and not {"--help", "-h", "--version"} & set(sys.argv[1:]):
-        click.echo(f"Error: {missing}", err=True)
-        sys.exit(1)
     install()
     try:
         cli(obj={})
