@@ -150,11 +150,12 @@ def measure_accuracy(runner: Runner, inputs: Inputs, batch: int, keep_prediction
         {"predictions": torch.cat(predicted)} if keep_predictions else {})
 
 
-def _steady(x: torch.Tensor, runner: Runner, timing: Timing) -> tuple[list[int], list[float]]:
+def _steady(x: torch.Tensor, call: Callable[[], object], runner: Runner, timing: Timing
+            ) -> tuple[list[int], list[float]]:
     """Samples of the steadiest round, and every round's spread: a row over `max_spread` is timed again,
     up to `max_rounds` in all, so a moment of contention does not decide its figure. A runtime with its own
     clock (a browser page) takes the same rules and is read on it."""
-    rounds, call = [], runner.bind(x)
+    rounds = []
     for _ in range(timing.max_rounds):
         if runner.samples is not None:
             samples = runner.samples(x, timing.warmup_s, timing.min_iters, timing.min_s)
@@ -194,9 +195,10 @@ def _time_batch(runner: Runner, inputs: Inputs, b: int, timing: Timing) -> dict:
         torch.cuda.reset_peak_memory_stats()
     accuracy = measure_accuracy(runner, inputs, b)
     x = _batch(inputs.x, b)
-    samples, spreads = _steady(x, runner, timing)
+    call = runner.bind(x)  # bound once: the steady rounds and the cold calls time the same call
+    samples, spreads = _steady(x, call, runner, timing)
     lat = Latency.from_samples(samples)
-    return accuracy | {"cold_ms": _cold(runner.bind(x), runner.sync, timing)  # a page keeps its own clock: not from here
+    return accuracy | {"cold_ms": _cold(call, runner.sync, timing)  # a page keeps its own clock: not from here
                        if timing.cold_repeats and runner.samples is None else None,
         "latency_ms": lat.to_dict(), "images_per_s": b / (lat.p50 / 1e3), "round_spreads": spreads,
         "unstable": lat.spread > timing.max_spread,

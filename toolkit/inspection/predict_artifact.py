@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from vtk_vision.bench.rows import Timing
 from vtk_vision.core.artifact_metadata import Unusable, normalisation
 from vtk_vision.core.errors import ArtifactError, DataError
 from vtk_vision.core.preprocess import Preprocess
@@ -29,7 +30,6 @@ from vtk_vision.inspection.predict import answer, load_images
 
 __all__ = ["ArtifactModel", "read_artifact", "predict_artifact"]
 
-CALL_LIMIT_S = 60.0  # the bench's default --call-timeout
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def _probabilities(art: ArtifactModel, x: torch.Tensor) -> torch.Tensor:
     """Softmax of the file's outputs for uint8 images `x`, in its runtime on the CPU, within the time limit."""
     with torch.no_grad():
         fed = art.preprocess(x) if art.preprocess is not None else (x[:, 0] if art.grey_rank3 else x)
-    watch = Watch(CALL_LIMIT_S, art.runtime)
+    watch = Watch(Timing.call_timeout_s, art.runtime)  # the bench's default --call-timeout
 
     def run() -> torch.Tensor:
         runner = watch.guard(get_format(art.runtime).load)(art.path, "cpu", torch.get_num_threads())
