@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -89,6 +90,9 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
     if not opts.dynamic_batch and opts.batch_size > len(images):
         raise ExportError(f"--batch-size {opts.batch_size} is larger than the {len(images):,} test images it is "
                           f"checked on; choose {len(images)} or fewer")
+    final = out_dir / artifact_name(fmt, opts)
+    if spec.fixed_batch is not None and opts.dynamic_batch:  # named as the format's plain artifact, shaped as made
+        opts = replace(opts, dynamic_batch=False, batch_size=spec.fixed_batch)
     t0 = time.perf_counter()
     module = Exportable(model.eval(), preprocess.eval() if opts.bake_preprocess else None).eval()
     shape, dtype = input_spec(model, preprocess, opts.bake_preprocess)
@@ -104,7 +108,6 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
         n_example = 2 if opts.dynamic_batch else opts.batch_size  # dynamo wants >= 2 for a dynamic dim
         example = inputs[:n_example].clone()  # not a view: pt2 saves its example, storage and all
         module(example)  # dry run: a model that cannot run eagerly fails here, not inside an exporter
-    final = out_dir / artifact_name(fmt, opts)
     result = ExportResult(fmt, str(final), input_shape=["batch" if opts.dynamic_batch else opts.batch_size, *shape],
                           input_dtype=str(dtype).replace("torch.", ""), options=opts.to_dict())
     metadata = _metadata(source, shape, dtype, opts, fmt)
@@ -117,6 +120,7 @@ def export_model(model: torch.nn.Module, preprocess: Preprocess, fmt: str, out_d
             eager = {"module": module, "example": example} if spec.reduce_from_module else {}
             result.reduction = spec.reduce(tmp, opts.precision, opts, calib, **eager)
             result.lowering = result.reduction.pop("lowering", result.lowering)  # a reduced program's own lowering
+            metadata |= result.reduction.get("metadata", {})  # what a deployer must know (int8 input scales)
         validate(result, spec.load(tmp, "cpu", torch.get_num_threads()).logits, module, inputs, labels, opts,
                  source.classes)
         if small := input_size_warning(source.model.name, source.model.input_shape):

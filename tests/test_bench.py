@@ -160,7 +160,7 @@ def test_provider_cuda_without_gpu_is_one_line_before_any_work(tmp_path):
 def test_bad_bench_options(run_dir):
     runner = CliRunner(env={"VTK_RUNS_DIR": str(run_dir.parent)})
     assert runner.invoke(cli, ["bench", "--batch-sizes", "1,x"], obj={}).exit_code == 2
-    assert runner.invoke(cli, ["bench", "--runtime", "tflite"], obj={}).exit_code == 2
+    assert runner.invoke(cli, ["bench", "--runtime", "tensorflow"], obj={}).exit_code == 2
     assert runner.invoke(cli, ["bench", "--batch-sizes", "0"], obj={}).exit_code == 2
 
 

@@ -220,8 +220,7 @@ def test_allow_portable_is_for_executorch_only():
     assert res.exit_code == 2 and "--allow-portable applies to --format executorch only" in res.output
 
 
-@pytest.mark.parametrize("fmt, why", [("coreml", "macOS"), ("tensorrt", "torch<2.15"), ("triton", "NGC containers"),
-                                      ("tflite", "torch<2.15")])
+@pytest.mark.parametrize("fmt, why", [("coreml", "macOS"), ("tensorrt", "torch<2.15"), ("triton", "NGC containers")])
 def test_formats_not_offered_say_why_in_one_line(fmt, why):
     res = CliRunner().invoke(cli, ["export", "--format", fmt], obj={})
     assert res.exit_code == 1, res.output

@@ -164,7 +164,7 @@ def test_broken_run_is_one_line(trained, shared_data, tmp_path, damage, needle):
 
 def test_bad_export_options(trained, shared_data, tmp_path):
     assert _vtk(trained, shared_data, "export", "--format", "savedmodel").exit_code == 2
-    assert _vtk(trained, shared_data, "export", "--format", "tflite").exit_code == 1  # not offered: says why
+    assert _vtk(trained, shared_data, "export", "--format", "coreml").exit_code == 1  # not offered: says why
     res = _vtk(trained, shared_data, "export", "--opset", "13", "--out", str(tmp_path / "o"))
     assert res.exit_code == 1 and "cannot produce ONNX opset 13" in res.output
     assert not any((tmp_path / "o").glob("model*"))

@@ -58,6 +58,10 @@ class Format:
     # formats (ExecuTorch, OpenVINO IR) each cost an export of their own (ExecuTorch's takes ~30 s for LeNet-5
     # here), and the web page needs more than vtk's Python packages (a browser)
     in_all: bool = True
+    # the artifact always has this batch: asked for a dynamic batch, the writer makes a program of this batch
+    # (LiteRT programs converted from PyTorch have a fixed batch); `--static-batch --batch-size N` still asks
+    # for another
+    fixed_batch: int | None = None
 
     @property
     def artifact_format(self) -> str | None:
@@ -116,9 +120,6 @@ NOT_OFFERED: dict[str, str] = {
               "split here; for iPhones export --format executorch (ExecuTorch runs on iOS) or onnx",
     "tensorrt": "TensorRT engines need an NVIDIA GPU, and torch-tensorrt requires torch<2.15 (vtk runs torch 2.15); "
                 "time TensorRT on the ONNX export instead: vtk bench --runtime onnx --provider tensorrt",
-    "tflite": "the LiteRT converter (litert-torch 0.10.0) requires torch<2.15 and cannot be installed beside vtk's "
-              "torch 2.15, and a converter environment of its own is not built into vtk yet; export --format "
-              "executorch (XNNPACK, the CPU kernels LiteRT also uses) or onnx",
     "triton": "Triton is a server, not a file format, and its in-process Python server is built for NGC "
               "containers only; serve the ONNX export with Triton's onnxruntime backend",
 }

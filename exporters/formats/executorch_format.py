@@ -34,18 +34,14 @@ method runs, and vtk runs one runtime at a time).
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from vtk_vision.core.artifact_metadata import MAX_METADATA_BYTES, json_object
+from vtk_vision.core.artifact_metadata import read_sidecar
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError
 from vtk_vision.core.install import require_executorch
-from vtk_vision.core.logs import quiet
+from vtk_vision.core.logs import quiet, stderr_kept
 from vtk_vision.core.text import printable
 from vtk_vision.exporters.base import ExportOptions
 from vtk_vision.exporters.formats import Format
@@ -64,11 +60,6 @@ def _quiet_import() -> None:
     an enum it registers: advice for torchao's authors, not vtk's users. Imported once here, quietly."""
     with quiet("torch.utils._pytree"):
         import torchao  # noqa: F401
-
-
-def _failed(what: str, e: Exception) -> ExportError:
-    return ExportError(f"{what} failed: {type(e).__name__}: "
-                       f"{printable(str(e).strip().splitlines()[0][:300]) if str(e).strip() else 'no message'}")
 
 
 def _export(module: torch.nn.Module, example: torch.Tensor, opts: ExportOptions) -> torch.export.ExportedProgram:
@@ -124,7 +115,7 @@ def _lower(program: torch.export.ExportedProgram, path: Path, opts: ExportOption
     except ExportError:
         raise
     except Exception as e:  # noqa: BLE001  (lowering raises many types; all are an export failure)
-        raise _failed("ExecuTorch lowering", e) from None
+        raise ExportError.step_failed("ExecuTorch lowering", e) from None
     path.write_bytes(buffer)
     version = getattr(executorch, "__version__", None) or _dist_version("executorch")
     return figures | {"executorch": version}
@@ -144,7 +135,7 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
     try:
         program = _export(module, example, opts)
     except Exception as e:  # noqa: BLE001
-        raise _failed("torch.export", e) from None
+        raise ExportError.step_failed("torch.export", e) from None
     return _lower(program, path, opts)
 
 
@@ -166,7 +157,7 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
                     prepared(calibration[i:i + batch])
             quantized = _export(convert_pt2e(prepared), example, opts)
     except Exception as e:  # noqa: BLE001
-        raise _failed("XNNPACK int8 quantization", e) from None
+        raise ExportError.step_failed("XNNPACK int8 quantization", e) from None
     lowering = _lower(quantized, path, opts)
     return {"quantizer": "executorch XNNPACKQuantizer (PT2E)", "per_channel": True, "symmetric": True,
             "activations": "static int8", "weights": "int8", "calibration_images": len(calibration),
@@ -175,19 +166,6 @@ def reduce(path: Path, precision: str, opts: ExportOptions, calibration: torch.T
 
 def embed(path: Path, metadata: dict[str, str]) -> None:
     """Nothing goes inside: a .pte has no metadata field (the sidecar <file>.json holds it)."""
-
-
-def read_metadata(path: Path) -> dict:
-    sidecar = path.with_name(path.name + ".json")
-    try:
-        with open(sidecar, "rb") as f:
-            data = f.read(MAX_METADATA_BYTES + 1)
-        return json_object(data, f"{printable(sidecar.name)}")
-    except OSError as e:
-        raise ArtifactError(f"{printable(path)} has no readable metadata sidecar {printable(sidecar.name)} "
-                            f"({e.strerror or e})") from None
-    except ValueError as e:
-        raise ArtifactError(f"{printable(path)}: {e}") from None
 
 
 def vet(path: Path) -> None:
@@ -200,22 +178,6 @@ def vet(path: Path) -> None:
     if len(head) < 8 or head[4:8] != _IDENTIFIER:
         raise ArtifactError(f"{printable(path)} is not an ExecuTorch program (no {_IDENTIFIER.decode()} flatbuffer "
                             f"identifier); export it again with `vtk export --format executorch`")
-
-
-@contextmanager
-def _stderr_kept(into: list[str]) -> Iterator[None]:
-    """ExecuTorch's C++ logs (CPU probing, thread pool resizes, the reason a call failed) go to file descriptor 2,
-    past Python: they are held here and handed to the caller, who shows the last one only when something failed."""
-    with tempfile.TemporaryFile() as held:
-        saved = os.dup(2)
-        os.dup2(held.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            held.seek(0)
-            into += [line.strip() for line in held.read(1 << 16).decode(errors="replace").splitlines() if line]
 
 
 def _why(e: Exception, logs: list[str]) -> str:
@@ -234,7 +196,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
     vet(path)
     logs: list[str] = []
     try:
-        with _stderr_kept(logs):
+        with stderr_kept(logs):
             portable_lib._unsafe_reset_threadpool(threads)
             program = Runtime.get().load_program(path, verification=Verification.InternalConsistency)
             method = program.load_method("forward")
@@ -249,7 +211,7 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
                                 f"not {len(x)}")
         out: list[str] = []
         try:
-            with _stderr_kept(out):
+            with stderr_kept(out):
                 return method.execute([x])[0]
         except RuntimeError as e:
             raise RuntimeError(_why(e, out)) from None
@@ -269,5 +231,5 @@ def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
 
 
 FORMAT = Format("executorch", order=6, description="ExecuTorch program, XNNPACK delegate (CPU)", providers=("cpu",),
-                load=load, suffix=".pte", write=write, embed=embed, read_metadata=read_metadata, vet=vet,
+                load=load, suffix=".pte", write=write, embed=embed, read_metadata=read_sidecar, vet=vet,
                 metadata_sidecar=True, reduce=reduce, reduced=("int8",), reduce_from_module=True, in_all=False)

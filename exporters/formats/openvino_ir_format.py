@@ -39,11 +39,6 @@ SECTION = "vtk"                 # <rt_info><vtk><key value="..."/></vtk></rt_inf
 _MAX_XML = 64 << 20             # LeNet-5's IR graph is ~20 KB, resnet18's ~0.3 MB: the weights are in the .bin
 
 
-def _failed(what: str, e: Exception) -> ExportError:
-    return ExportError(f"{what} failed: {type(e).__name__}: "
-                       f"{printable(str(e).strip().splitlines()[0][:300]) if str(e).strip() else 'no message'}")
-
-
 def _save(model, path: Path, metadata: dict[str, str], compress: bool) -> None:
     import openvino as ov
 
@@ -64,7 +59,7 @@ def write(module: torch.nn.Module, example: torch.Tensor, path: Path, opts: Expo
             program = torch.export.export(module, (example,), dynamic_shapes=dynamic)
             model = ov.convert_model(program, input=[(ov.PartialShape([batch, *example.shape[1:]]), dtype)])
     except Exception as e:  # export and the converter raise many types; all are an export failure
-        raise _failed("OpenVINO conversion", e) from None
+        raise ExportError.step_failed("OpenVINO conversion", e) from None
     model.inputs[0].get_tensor().set_names({"images"})
     model.outputs[0].get_tensor().set_names({"logits"})
     _save(model, path, metadata, compress=False)
@@ -91,7 +86,7 @@ def _resave(path: Path, metadata: dict[str, str], compress: bool) -> None:
     except OSError:
         raise
     except Exception as e:  # noqa: BLE001
-        raise _failed("rewriting the OpenVINO IR", e) from None
+        raise ExportError.step_failed("rewriting the OpenVINO IR", e) from None
     finally:
         fresh.unlink(missing_ok=True)
         fresh.with_suffix(".bin").unlink(missing_ok=True)

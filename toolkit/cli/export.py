@@ -181,3 +181,21 @@ def export(run: str | None, fmt: str, opset: int | None, dynamic_batch: bool, ba
     if failed:
         raise VtkError(f"{len(failed)} of {len(results)} export(s) failed: "
                        + "; ".join(f"{x.format}: {x.error}" for x in failed))
+
+
+@cli.command()
+@click.argument("what", type=click.Choice(["tflite"]))
+def setup(what: str) -> None:
+    """Build now what a format needs beyond vtk's own packages (vtk export builds it on first use).
+
+    tflite: LiteRT's converter, litert-torch, requires torch<2.15, so it gets a Python environment of its own
+    (torch 2.13 CPU + litert-torch, pinned, about 2 GB, a few minutes), built once per user from the package
+    registry; $VTK_CONVERTER_DIR moves it. CI and offline machines run this while the registry is reachable.
+    """
+    from vtk_vision.exporters.converter_env import LITERT, converter_dir, converter_python, is_ready
+
+    if is_ready(LITERT):
+        console.print(f"the LiteRT converter environment is ready in {converter_dir(LITERT)}")
+        return
+    converter_python(LITERT, progress=stderr.print)
+    console.print(f"built the LiteRT converter environment in {converter_dir(LITERT)}")

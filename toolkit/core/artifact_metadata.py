@@ -32,7 +32,7 @@ from pathlib import Path
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.text import printable
 
-__all__ = ["MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object",
+__all__ = ["read_sidecar", "MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object",
            "vtk_section", "checked_dims", "elements", "check_elements", "normalisation", "text_field"]
 
 MAX_METADATA_BYTES = 1 << 20  # vtk writes about 2 KB of metadata; a megabyte is no model's metadata
@@ -187,3 +187,18 @@ def normalisation(meta: dict, channels: int) -> tuple[tuple[float, ...], tuple[f
     if any(s <= 0 for s in std):
         raise Unusable("its metadata's std is not above 0 everywhere")
     return mean, std
+
+
+def read_sidecar(path: Path) -> dict:
+    """The metadata of a format with no field for it (an ExecuTorch program, a LiteRT file): the bounded JSON
+    object in <file>.json beside it."""
+    sidecar = path.with_name(path.name + ".json")
+    try:
+        with open(sidecar, "rb") as f:
+            data = f.read(MAX_METADATA_BYTES + 1)
+        return json_object(data, f"{printable(sidecar.name)}")
+    except OSError as e:
+        raise ArtifactError(f"{printable(path)} has no readable metadata sidecar {printable(sidecar.name)} "
+                            f"({e.strerror or e})") from None
+    except ValueError as e:
+        raise ArtifactError(f"{printable(path)}: {e}") from None

@@ -35,6 +35,15 @@ class RunError(VtkError):
 class ExportError(VtkError):
     """An export that could not be produced."""
 
+    @classmethod
+    def step_failed(cls, what: str, e: Exception) -> "ExportError":
+        """A converter step that raised (they raise many types, all an export failure): its first line only."""
+        from vtk_vision.core.text import printable
+
+        said = str(e).strip()
+        return cls(f"{what} failed: {type(e).__name__}: "
+                   f"{printable(said.splitlines()[0][:300]) if said else 'no message'}")
+
 
 class ValidationError(ExportError):
     """An artifact that does not match eager PyTorch within tolerance."""
