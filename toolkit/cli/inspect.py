@@ -54,7 +54,7 @@ def eval_(run: str | None, out_dir: Path | None, as_json: bool, trust_code: bool
 def predict(args: tuple[str, ...], n: int, seed: int, out: Path | None, trust_code: bool, runs_dir: Path | None,
             data_dir: Path | None) -> None:
     """Predict IMAGE files (or n test images) with RUN (default: the latest), or with an exported FILE
-    (.onnx, .pt2, .torchscript) prepared as its embedded metadata says; draw them to a PNG.
+    (.onnx, .pt2, .tflite, .pte, .xml...) prepared as its metadata says; draw them to a PNG.
 
     \b
       vtk predict runs/lenet5-fashion-mnist-1/exports/model.onnx shoe.png bag.png
