@@ -161,8 +161,6 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
     old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
     typed = {f"--{name.replace('_', '-')}" for name in load if _given(name)}
     load_opts = load_from(**load, keep=not no_samples, given=typed)  # LoadGen's scenario (cli/load_options.py)
-    if load_opts is not None and file is not None:
-        raise click.UsageError("--scenario runs on a run folder (its runtimes and test split), not on a FILE")
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
                         trust_code, max_spread, rounds, not no_samples, call_timeout, load_opts, max_time)
     opts, quick_note = _quick(opts) if quick else (opts, None)
