@@ -193,7 +193,8 @@ def load_section(targets: list, x: torch.Tensor, opts: LoadOptions, closed_rows:
     try:
         for i, target in enumerate(targets):
             base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
-                    "threads": target.threads, "scenario": opts.scenario}
+                    "threads": target.threads, "scenario": opts.scenario, "workers": opts.workers,
+                    "max_batch": opts.batch}  # keys.load_key: a row that did not run matches one that did
             if (refusal := _unrunnable(target)) is not None:
                 rows.append(base | {"status": refusal[0], "reason": refusal[1]})
                 continue
