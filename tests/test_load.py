@@ -211,3 +211,31 @@ def test_the_python_api_refuses_a_load_that_is_not_load_options():
 
     with pytest.raises(VtkError, match="load must be a LoadOptions"):
         BenchOptions(load={"scenario": "server"})
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="timer slack is Linux's")
+def test_loadgen_and_the_workers_sleep_with_a_fine_timer_and_the_thread_gets_its_own_back():
+    import ctypes
+    import threading
+
+    from vtk_vision.bench.loadgen_sut import PR_GET_TIMERSLACK, fine_timers
+
+    libc = ctypes.CDLL(None)
+    slack = lambda: libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)  # noqa: E731
+    before, seen = slack(), []
+    with fine_timers():
+        inside = slack()
+        t = threading.Thread(target=lambda: seen.append(slack()))  # LoadGen's threads start inside StartTest
+        t.start()
+        t.join()
+    assert inside == 1 and seen == [1] and slack() == before
+
+
+def test_dynamic_batching_runs_queued_queries_together_up_to_max_batch():
+    from vtk_vision.bench.loadgen_sut import run_test, test_settings
+
+    sizes: list[int] = []
+    settings = test_settings("offline", min_duration_s=0.05, min_queries=1, max_duration_s=5.0, qps=2000)
+    r = run_test([lambda idx: sizes.append(len(idx))], 64, settings, max_batch=8, batch_timeout_s=0.001)
+    # offline: one query of 1.1 x 0.05 s x 2,000/s = 110 samples, all queued at once (here: 13 batches of 8, then 6)
+    assert r.queries == 1 and sum(sizes) == 110 and max(sizes) == 8 and len(sizes) < 110 // 4
