@@ -239,3 +239,25 @@ def test_dynamic_batching_runs_queued_queries_together_up_to_max_batch():
     r = run_test([lambda idx: sizes.append(len(idx))], 64, settings, max_batch=8, batch_timeout_s=0.001)
     # offline: one query of 1.1 x 0.05 s x 2,000/s = 110 samples, all queued at once (here: 13 batches of 8, then 6)
     assert r.queries == 1 and sum(sizes) == 110 and max(sizes) == 8 and len(sizes) < 110 // 4
+
+
+def test_the_load_table_keeps_the_verdict_to_a_word_and_says_the_rest_under_it():
+    from vtk_vision.bench.load_report import load_table, verdict_notes
+
+    ok = {"runtime": "onnx", "precision": "fp32", "provider": "cpu", "threads": 1, "scenario": "server", "workers": 1,
+          "max_batch": 1, "status": "ok", "validity": "VALID", "checks": {"early stopping": True}, "queries": 700,
+          "target_qps": 900.0, "completed_qps": 890.0, "latency_ms": {"p50": 0.5, "p99": 0.9},
+          "lateness_ms": {"p99": 0.1}, "slo": {"percentile": 0.99, "budget_ms": 1.0, "peak_qps": 900.0,
+                                               "probes": [{"qps": 900.0}]}}
+    missed = ok | {"runtime": "eager", "validity": "INVALID", "target_qps": 22.1,
+                   "checks": {"early stopping": False, "latency constraint": False, "min duration": True},
+                   "slo": {"percentile": 0.99, "budget_ms": 1.0, "peak_qps": None,
+                           "probes": [{"qps": 3600.0}, {"qps": 45.0}, {"qps": 22.1}]}}
+    failed = {"runtime": "openvino", "precision": "int8", "provider": "cpu", "threads": 1, "scenario": "server",
+              "workers": 1, "max_batch": 1, "status": "failed", "reason": "RuntimeError: no plugin"}
+    _, columns, cells, _ = load_table({"scenario": "server", "rows": [ok, missed, failed]})
+    assert [c[columns.index("verdict")] for c in cells] == ["VALID", "INVALID", "failed"]
+    assert verdict_notes({"rows": [ok, missed, failed]}) == [
+        "eager, 1 thr: INVALID: early stopping, latency constraint not met",
+        "eager, 1 thr: no rate from 3,600/s down to 22/s met p99 <= 1 ms (3 LoadGen tests)",
+        "openvino int8, 1 thr: failed: RuntimeError: no plugin"]

@@ -242,7 +242,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         not_run_lines,
         table_rows,
     )
-    from vtk_vision.bench.load_report import late_notes, load_table
+    from vtk_vision.bench.load_report import late_notes, load_table, verdict_notes
     from vtk_vision.present.tables import table
 
     # rows that did not run are lines under the table: a reason per cell would not fit 80 columns
@@ -274,7 +274,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         console.print(table(title, columns, cells, right=right, optional=("late p99", "done/s", "workers"),
                             width=width))
         for line in [report["load"]["settings_note"] + "; late p99: LoadGen's own issue delay against its schedule",
-                     *late_notes(report["load"])]:
+                     *verdict_notes(report["load"]), *late_notes(report["load"])]:
             console.print(line)
     if fastest := fastest_rows(report):
         console.print(table("fastest thread count per runtime and batch", FASTEST_COLUMNS, fastest,
