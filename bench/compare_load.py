@@ -188,12 +188,15 @@ def load_change_notes(loads: LoadComparison) -> list[str]:
         for name, side in (("old", c.old), ("new", c.new)):
             if side.status != "ok":
                 out.append(f"{c.key}, {name}: {side.status}: {side.reason}")
-            elif side.failed:
-                out.append(f"{c.key}, {name}: {side.validity} ({', '.join(side.failed)} not met)")
-            elif side.budget and side.peak_qps is None:
-                out.append(f"{c.key}, {name}: no rate met {side.budget}")
+                continue
+            said = [f"{side.validity} ({', '.join(side.failed)} not met)"] if side.failed else []
+            if side.budget and side.peak_qps is None:
+                said.append(f"no rate met {side.budget}; its figures are at {_rate(side.target_qps)}/s, the slowest "
+                            f"rate tried")
             elif searched and not side.budget:
-                out.append(f"{c.key}, {name}: ran at {_rate(side.target_qps)}/s as asked; no peak searched (no --slo)")
+                said.append(f"ran at {_rate(side.target_qps)}/s as asked; no peak searched (no --slo)")
+            if said:
+                out.append(f"{c.key}, {name}: {'; '.join(said)}")
     for side, keys in (("old", loads.only_old), ("new", loads.only_new)):
         if keys:
             out.append(f"LoadGen rows only in the {side} file: {', '.join(keys)}")

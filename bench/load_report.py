@@ -55,20 +55,23 @@ def late_notes(section: dict) -> list[str]:
 
 
 def verdict_notes(section: dict) -> list[str]:
-    """A line for each row that did not run (why), each INVALID row (the checks it missed) and each search that
-    found no rate meeting the budget (the rates it tried)."""
+    """A line for each row that did not run (why), or that LoadGen called INVALID (the checks it missed) or
+    whose search found no rate meeting the budget (the rates it tried): one line a row."""
     out = []
     for r in section["rows"]:
         name = f"{runtime_label(r)}, {r['threads']} thr"
         if r["status"] != "ok":
             out.append(f"{name}: {r['status']}: {r.get('reason')}")
             continue
+        said = []
         failed = [str(k) for k, met in (r.get("checks") or {}).items() if met is False]
         if r.get("validity") != "VALID":
-            out.append(f"{name}: {r.get('validity')}" + (f": {', '.join(failed)} not met" if failed else ""))
+            said.append(f"{r.get('validity')}" + (f" ({', '.join(failed)} not met)" if failed else ""))
         slo, probes = r.get("slo") or {}, (r.get("slo") or {}).get("probes") or []
         if slo and slo.get("peak_qps") is None and probes:
             rates = [p["qps"] for p in probes]
-            out.append(f"{name}: no rate from {max(rates):,.0f}/s down to {min(rates):,.0f}/s met "
-                       f"p{100 * slo['percentile']:g} <= {slo['budget_ms']:g} ms ({len(rates)} LoadGen tests)")
+            said.append(f"no rate from {max(rates):,.0f}/s down to {min(rates):,.0f}/s met "
+                        f"p{100 * slo['percentile']:g} <= {slo['budget_ms']:g} ms ({len(rates)} LoadGen tests)")
+        if said:
+            out.append(f"{name}: {'; '.join(said)}")
     return out

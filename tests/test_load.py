@@ -258,6 +258,6 @@ def test_the_load_table_keeps_the_verdict_to_a_word_and_says_the_rest_under_it()
     _, columns, cells, _ = load_table({"scenario": "server", "rows": [ok, missed, failed]})
     assert [c[columns.index("verdict")] for c in cells] == ["VALID", "INVALID", "failed"]
     assert verdict_notes({"rows": [ok, missed, failed]}) == [
-        "eager, 1 thr: INVALID: early stopping, latency constraint not met",
-        "eager, 1 thr: no rate from 3,600/s down to 22/s met p99 <= 1 ms (3 LoadGen tests)",
+        "eager, 1 thr: INVALID (early stopping, latency constraint not met); no rate from 3,600/s down to 22/s met "
+        "p99 <= 1 ms (3 LoadGen tests)",
         "openvino int8, 1 thr: failed: RuntimeError: no plugin"]
