@@ -16,6 +16,8 @@ under 1% wide. A file without raw samples (an older bench.json, or
 `vtk bench --no-samples`) gets the verdict "no samples": its p50 ratio is
 shown, but no interval or verdict is made up for it.
 Accuracy is compared to the image through each row's `correct` count.
+The LoadGen sections of `vtk bench --scenario` are set side by side in
+bench/compare_load.py.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from vtk_vision.bench.compare_load import LoadComparison, compare_loads
 from vtk_vision.bench.keys import report_threads, row_key, runtime_label
+from vtk_vision.bench.load_checks import check_load_section
 from vtk_vision.bench.percentiles import shown as percentile_cell
 from vtk_vision.core.errors import VtkError
 from vtk_vision.core.text import printable
@@ -118,12 +122,13 @@ class Comparison:
     resamples: int = RESAMPLES
     seed: int = SEED
     drift: Drift | None = None  # None: a file holds no calibration (written before vtk measured one)
+    load: LoadComparison | None = None  # the LoadGen sections (bench/compare_load.py); None: neither file has one
 
     def to_dict(self) -> dict:
         return {"rows": [asdict(r) | {"accuracy_change_pts": r.accuracy_change_pts} for r in self.rows],
                 "drift": asdict(self.drift) if self.drift else None,
                 "only_old": self.only_old, "only_new": self.only_new, "notes": self.notes, "verdicts": VERDICTS,
-                "tolerance": self.tolerance,
+                "tolerance": self.tolerance, "load": self.load.to_dict() if self.load else None,
                 "interval": f"95% percentile bootstrap of median(new)/median(old), {self.resamples} resamples, "
                             f"seed {self.seed}; p50 as the bench takes it (nearest rank)"}
 
@@ -148,6 +153,7 @@ def load_bench(path: Path) -> dict:
                 _agrees(row, _p50(row), _samples(row))
                 _accuracy_of(row)
         _calibration(report)
+        check_load_section(report)  # `vtk bench --scenario`'s rows (bench/load_checks.py)
     except VtkError as e:
         raise VtkError(f"{printable(path)}: {e}") from None
     return report
@@ -321,7 +327,7 @@ def compare_reports(old: dict, new: dict, *, tolerance: float = TOLERANCE, seed:
     rows = [_change(k, old_rows[k], r, same_split, tolerance, seed, machine) for k, r in new_rows.items()
             if k in old_rows]
     return Comparison(rows, [k for k in old_rows if k not in new_rows], [k for k in new_rows if k not in old_rows],
-                      context_notes(old, new), tolerance, seed=seed, drift=moved)
+                      context_notes(old, new), tolerance, seed=seed, drift=moved, load=compare_loads(old, new))
 
 
 def failures(comparison: Comparison, *, slower: float | None = None,

@@ -8,7 +8,9 @@ preprocessing are known: vtk's own metadata in the file naming a dataset found
 here, or `--dataset` with `--mean`/`--std`. Everywhere else the rows say "not
 measured" and the JSON holds null: a number is never made up. The file is
 vetted as any artifact is: TorchScript runs only with trust (core/trust.py),
-pt2 loads with pickling refused, ONNX is data.
+pt2 loads with pickling refused, ONNX is data. With `--scenario` each runtime
+that ran also goes under LoadGen (bench/loadgen_scenarios.py) on the same
+inputs, as a run's runtimes do.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import torch
 
 from vtk_vision.bench.artifact_input import DeclaredInput, concrete_shape, declared_input
 from vtk_vision.bench.environment import environment
+from vtk_vision.bench.loadgen_scenarios import load_section
+from vtk_vision.bench.loadgen_sut import loadgen
 from vtk_vision.bench.memory import MEASURE
 from vtk_vision.bench.rows import Inputs, Row, Target, time_runtime
 from vtk_vision.bench.run import TIME_INCLUDES, BenchOptions, numbered
@@ -178,6 +182,21 @@ def _batches(decl: DeclaredInput, shape: tuple[int, ...], requested: tuple[int, 
     return tuple(b for b in batches if b not in too_large), notes
 
 
+def _check_load(opts: BenchOptions, decl: DeclaredInput, path: Path) -> None:
+    """LoadGen's scenario on a file, refused before any work where it cannot run: LoadGen must be installed,
+    and a file that fixes its batch takes no other: the workers run 1 to --max-batch queries at once."""
+    if opts.load is None:
+        return
+    loadgen()
+    fixed, batch = decl.fixed_batch, opts.load.batch
+    if fixed and fixed != 1:
+        raise VtkError(f"--scenario: {printable(path.name)} fixes its batch at {fixed}, and LoadGen's queries reach "
+                       f"the runtime 1 to {batch} at a time; bench an export with a free batch dimension")
+    if fixed == 1 and batch != 1:
+        raise VtkError(f"--scenario {opts.load.scenario}: {printable(path.name)} fixes its batch at 1, and a worker "
+                       f"runs up to {batch} queries as one batch; add --max-batch 1")
+
+
 def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
                input_shape: tuple[int, ...] | None = None, dataset: str | None = None,
                mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
@@ -196,6 +215,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     shape = concrete_shape(decl, path, input_size, input_shape)
     _check_dtype(decl, path)
     batches, notes = _batches(decl, shape, opts.batch_sizes, path)
+    _check_load(opts, decl, path)
     labelled, note = _labelled(decl, shape, dataset, mean, std, data_dir) \
         if (dataset or decl.metadata or decl.metadata_note) \
         else (None, "no labels: pass --dataset with --mean and --std to measure accuracy")
@@ -209,6 +229,7 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
     for target in targets:
         rows += time_runtime(target, inputs, batches, timing.after(rows), numbered(progress, len(rows), total))
     report_rows = [r.to_dict() for r in rows]
+    load = {} if opts.load is None else {"load": load_section(targets, inputs.x, opts.load, report_rows, progress)}
     return {"file": str(path), "model": {"name": path.name, **({"vtk": decl.metadata} if decl.metadata else {})},
             "dataset": note if labelled is not None else None, "test_images": len(inputs.x) if labelled else None,
             "accuracy_measured": labelled is not None, "accuracy_note": None if labelled is not None else note,
@@ -217,4 +238,4 @@ def bench_file(path: Path, opts: BenchOptions, input_size: int | None = None,
                       "synthetic": labelled is None},
             "eager_cpu_accuracy": None, "eager_cpu_correct": None, "time_includes": TIME_INCLUDES,
             "memory_measure": MEASURE, "options": asdict(opts), "environment": environment(opts.threads),
-            "rows": report_rows, "fastest": fastest(report_rows), "notes": notes}
+            "rows": report_rows, "fastest": fastest(report_rows), "notes": notes} | load

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["report_threads", "row_key", "runtime_label", "thread_label"]
+__all__ = ["load_key", "report_threads", "row_key", "runtime_label", "thread_label"]
 
 
 def runtime_label(row: dict) -> str:
@@ -23,6 +23,12 @@ def row_key(row: dict, default_threads: int | None = None) -> str:
     scaling carry no count; pass the file's own (`report_threads`)."""
     threads = row.get("threads") or default_threads
     return f"{runtime_label(row)}/{row['provider']}/b{row['batch']}/t{threads or '?'}"
+
+
+def load_key(row: dict) -> str:
+    """A LoadGen row (`vtk bench --scenario`): 'onnx/cpu/t1/server w1 b1' (threads, workers, max batch)."""
+    return (f"{runtime_label(row)}/{row['provider']}/t{row['threads']}/{row['scenario']} "
+            f"w{row.get('workers')} b{row.get('max_batch')}")
 
 
 def thread_label(threads: int | None) -> str:

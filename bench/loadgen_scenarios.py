@@ -193,9 +193,14 @@ def load_section(targets: list, x: torch.Tensor, opts: LoadOptions, closed_rows:
     try:
         for i, target in enumerate(targets):
             base = {"runtime": target.runtime, "precision": target.precision, "provider": target.provider,
-                    "threads": target.threads, "scenario": opts.scenario}
+                    "threads": target.threads, "scenario": opts.scenario, "workers": opts.workers,
+                    "max_batch": opts.batch}  # keys.load_key: a row that did not run matches one that did
             if (refusal := _unrunnable(target)) is not None:
                 rows.append(base | {"status": refusal[0], "reason": refusal[1]})
+                continue
+            if not _measured(target, closed_rows):  # LoadGen's calls have no time limit: a runtime whose closed
+                # loop failed or was skipped (a call past --call-timeout, --max-time) is not run again here
+                rows.append(base | {"status": "skipped", "reason": "its closed-loop rows did not run"})
                 continue
             progress(f"{opts.scenario} {i + 1} of {len(targets)}: {runtime_label(base)} on {target.provider}, "
                      f"{thread_label(target.threads)}" + (" (searching the peak rate)" if opts.slo_ms else ""))

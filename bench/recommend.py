@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from vtk_vision.bench.compare import TOLERANCE, ratio_interval
-from vtk_vision.bench.keys import report_threads, row_key
+from vtk_vision.bench.keys import load_key, report_threads, row_key
 from vtk_vision.bench.percentiles import min_samples, trusted
 from vtk_vision.core.errors import VtkError
 
@@ -109,8 +109,7 @@ def _load(row: dict, source: str, label: str) -> Candidate:
     lat, delta, n = row.get("latency_ms") or {}, row.get("accuracy_delta"), row.get("queries")
     p99_ok = trusted(n, 0.99) and row.get("validity") == "VALID"
     note = None if p99_ok else "LoadGen: INVALID" if row.get("validity") != "VALID" else f"n<{min_samples(0.99)}"
-    name = (f"{row['runtime']}{'' if row.get('precision', 'fp32') == 'fp32' else ' ' + row['precision']}/"
-            f"{row['provider']}/t{row['threads']}/{row['scenario']} w{row.get('workers')} b{row.get('max_batch')}")
+    name = load_key(row)
     slo = row.get("slo") or {}
     qps_note = ("peak rate not measured (bench with --slo)" if not slo else
                 f"no rate met p{100 * slo.get('percentile', 0.99):g} <= {slo.get('budget_ms')} ms in the bench")

@@ -113,3 +113,29 @@ def test_a_file_with_a_fixed_batch_is_timed_at_that_batch(tmp_path):
         rows = json.loads((tmp_path / "b.json").read_text())["rows"]
         assert [(r["batch"], r["status"]) for r in rows] == [(3, "ok")] * len(rows) and rows, rows
         assert f"batch 1 skipped: {file.name} fixes its batch at 3" in res.output
+
+
+def test_a_file_runs_under_loadgen_as_a_run_does(foreign, tmp_path):
+    """--scenario on a FILE: the same LoadGen rows as a run's, on the file's synthetic inputs; the row's shape,
+    not its speed."""
+    res = _bench(tmp_path, str(foreign["free"]), "--input-size", "28", "--batch-sizes", "1", "--runtime", "onnx",
+                 "--scenario", "server", "--qps", "500", "--load-s", "0.1")
+    assert res.exit_code == 0, res.output
+    assert "LoadGen server" in res.output and "VALID" in res.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    (row,) = report["load"]["rows"]
+    assert row["status"] == "ok" and row["precision"] == "file" and row["target_qps"] == 500
+    assert row["queries"] == len(row["latencies_ms"]) >= 662 and row["accuracy"] is None
+    assert row["size_bytes"] == report["rows"][0]["size_bytes"]
+
+
+def test_a_fixed_batch_file_under_loadgen_is_one_line(tmp_path):
+    one = _onnx(Small(), tmp_path / "one.onnx", torch.randn(1, 1, 28, 28))  # batch fixed at 1
+    three = _onnx(Small(), tmp_path / "three.onnx", torch.randn(3, 1, 28, 28))
+    _refused(_bench(tmp_path, str(one), "--scenario", "offline"), "fixes its batch at 1", "--max-batch 1")
+    _refused(_bench(tmp_path, str(three), "--scenario", "server"), "fixes its batch at 3")
+    assert not (tmp_path / "b.json").exists()
+    res = _bench(tmp_path, str(one), "--runtime", "onnx", "--scenario", "single-stream", "--load-s", "0.1")
+    assert res.exit_code == 0, res.output
+    (row,) = json.loads((tmp_path / "b.json").read_text())["load"]["rows"]
+    assert row["status"] == "ok" and row["max_batch"] == 1 and row["queries"] >= 64

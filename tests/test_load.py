@@ -211,3 +211,53 @@ def test_the_python_api_refuses_a_load_that_is_not_load_options():
 
     with pytest.raises(VtkError, match="load must be a LoadOptions"):
         BenchOptions(load={"scenario": "server"})
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="timer slack is Linux's")
+def test_loadgen_and_the_workers_sleep_with_a_fine_timer_and_the_thread_gets_its_own_back():
+    import ctypes
+    import threading
+
+    from vtk_vision.bench.loadgen_sut import PR_GET_TIMERSLACK, fine_timers
+
+    libc = ctypes.CDLL(None)
+    slack = lambda: libc.prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0)  # noqa: E731
+    before, seen = slack(), []
+    with fine_timers():
+        inside = slack()
+        t = threading.Thread(target=lambda: seen.append(slack()))  # LoadGen's threads start inside StartTest
+        t.start()
+        t.join()
+    assert inside == 1 and seen == [1] and slack() == before
+
+
+def test_dynamic_batching_runs_queued_queries_together_up_to_max_batch():
+    from vtk_vision.bench.loadgen_sut import run_test, test_settings
+
+    sizes: list[int] = []
+    settings = test_settings("offline", min_duration_s=0.05, min_queries=1, max_duration_s=5.0, qps=2000)
+    r = run_test([lambda idx: sizes.append(len(idx))], 64, settings, max_batch=8, batch_timeout_s=0.001)
+    # offline: one query of 1.1 x 0.05 s x 2,000/s = 110 samples, all queued at once (here: 13 batches of 8, then 6)
+    assert r.queries == 1 and sum(sizes) == 110 and max(sizes) == 8 and len(sizes) < 110 // 4
+
+
+def test_the_load_table_keeps_the_verdict_to_a_word_and_says_the_rest_under_it():
+    from vtk_vision.bench.load_report import load_table, verdict_notes
+
+    ok = {"runtime": "onnx", "precision": "fp32", "provider": "cpu", "threads": 1, "scenario": "server", "workers": 1,
+          "max_batch": 1, "status": "ok", "validity": "VALID", "checks": {"early stopping": True}, "queries": 700,
+          "target_qps": 900.0, "completed_qps": 890.0, "latency_ms": {"p50": 0.5, "p99": 0.9},
+          "lateness_ms": {"p99": 0.1}, "slo": {"percentile": 0.99, "budget_ms": 1.0, "peak_qps": 900.0,
+                                               "probes": [{"qps": 900.0}]}}
+    missed = ok | {"runtime": "eager", "validity": "INVALID", "target_qps": 22.1,
+                   "checks": {"early stopping": False, "latency constraint": False, "min duration": True},
+                   "slo": {"percentile": 0.99, "budget_ms": 1.0, "peak_qps": None,
+                           "probes": [{"qps": 3600.0}, {"qps": 45.0}, {"qps": 22.1}]}}
+    failed = {"runtime": "openvino", "precision": "int8", "provider": "cpu", "threads": 1, "scenario": "server",
+              "workers": 1, "max_batch": 1, "status": "failed", "reason": "RuntimeError: no plugin"}
+    _, columns, cells, _ = load_table({"scenario": "server", "rows": [ok, missed, failed]})
+    assert [c[columns.index("verdict")] for c in cells] == ["VALID", "INVALID", "failed"]
+    assert verdict_notes({"rows": [ok, missed, failed]}) == [
+        "eager, 1 thr: INVALID (early stopping, latency constraint not met); no rate from 3,600/s down to 22/s met "
+        "p99 <= 1 ms (3 LoadGen tests)",
+        "openvino int8, 1 thr: failed: RuntimeError: no plugin"]

@@ -160,8 +160,6 @@ def benchmark(target: Run | str | Path | None = None, *, model: nn.Module | None
     report_progress = progress or (lambda m: None)
     data = str(data_dir) if data_dir else None
     if isinstance(target, (str, Path)) and is_artifact_file(Path(target)):
-        if opts.load is not None:
-            raise VtkError("load=LoadOptions(...) runs on a run folder (its runtimes and test split), not on a file")
         report = bench_file(Path(target), opts, input_size, tuple(input_shape) if input_shape else None, dataset,
                             tuple(mean) if mean else None, tuple(std) if std else None, data,
                             explicit_runtimes="runtimes" in options, progress=report_progress)

@@ -161,8 +161,6 @@ def bench(run, provider, runtimes, precisions, batch_sizes, warmup_s, min_iters,
     old = load_bench(compare_to) if compare_to else None  # a bad --compare file stops before any work
     typed = {f"--{name.replace('_', '-')}" for name in load if _given(name)}
     load_opts = load_from(**load, keep=not no_samples, given=typed)  # LoadGen's scenario (cli/load_options.py)
-    if load_opts is not None and file is not None:
-        raise click.UsageError("--scenario runs on a run folder (its runtimes and test split), not on a FILE")
     opts = BenchOptions(providers, runtimes, batch_sizes, warmup_s, min_iters, min_s, threads or (), precisions,
                         trust_code, max_spread, rounds, not no_samples, call_timeout, load_opts, max_time)
     opts, quick_note = _quick(opts) if quick else (opts, None)
@@ -244,7 +242,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         not_run_lines,
         table_rows,
     )
-    from vtk_vision.bench.load_report import late_notes, load_table
+    from vtk_vision.bench.load_report import late_notes, load_table, verdict_notes
     from vtk_vision.present.tables import table
 
     # rows that did not run are lines under the table: a reason per cell would not fit 80 columns
@@ -276,7 +274,7 @@ def _print_report(name: str, report: dict, opts, width: int | None) -> None:
         console.print(table(title, columns, cells, right=right, optional=("late p99", "done/s", "workers"),
                             width=width))
         for line in [report["load"]["settings_note"] + "; late p99: LoadGen's own issue delay against its schedule",
-                     *late_notes(report["load"])]:
+                     *verdict_notes(report["load"]), *late_notes(report["load"])]:
             console.print(line)
     if fastest := fastest_rows(report):
         console.print(table("fastest thread count per runtime and batch", FASTEST_COLUMNS, fastest,

@@ -55,6 +55,22 @@ def show_comparison(comparison, title: str, wide: bool) -> None:
             console.print(f"only in the {side} file: {', '.join(keys)}")
     for note in comparison.notes:
         console.print(f"note: {note}")
+    if comparison.load is not None:
+        _show_load(comparison.load, wide)
+
+
+def _show_load(loads, wide: bool) -> None:
+    """The LoadGen configurations of both files, old row above new (bench/compare_load.py)."""
+    from vtk_vision.bench.compare_load import load_change_notes, load_change_table
+    from vtk_vision.present.tables import table
+
+    if loads.rows:
+        title, columns, cells, right = load_change_table(loads)
+        console.print(table(title, columns, cells, right=right, optional=("workers", "batch"),
+                            width=None if wide or not console.is_terminal else console.width,
+                            key=("runtime", "thr", "file")))
+    for line in load_change_notes(loads):
+        console.print(line)
 
 
 @cli.command()

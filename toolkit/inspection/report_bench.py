@@ -135,13 +135,13 @@ def bench_section(report: dict, where: str) -> str:
 
 def _load(section: object) -> str:
     """LoadGen's rows (`vtk bench --scenario`), as the bench prints them; a section it cannot read says so."""
-    from vtk_vision.bench.load_report import late_notes, load_table
+    from vtk_vision.bench.load_report import late_notes, load_table, verdict_notes
 
     if section is None:
         return ""
     try:
         title, columns, cells, _ = load_table(section)
-        notes = [section.get("settings_note", ""), *late_notes(section)]
+        notes = [section.get("settings_note", ""), *verdict_notes(section), *late_notes(section)]
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         return f'<p class="missing">the load section of bench.json is unreadable ({html.esc(e)}); bench again</p>'
     return (f"<h3>{html.esc(title)}</h3>" + html.table(columns, cells)
