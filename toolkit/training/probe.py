@@ -23,16 +23,17 @@ again beside its challengers instead of against a figure from another moment of 
 Within a stage each candidate runs one forward and backward pass whose loss and gradients must be finite
 (unscaled, under its autocast; a candidate that fails is recorded and never chosen), then one warm-up step
 (one-off kernel setup is behind both). A candidate whose first pass (or the forward part of it) or warm-up
-step took over PRUNE times the stage's quickest stops there: bf16 on AVX2 measured 4-10x slower and two threads on a loaded 2-core
-machine 9-14x, and timing them further only spends the budget. The
-rest are timed in ROUNDS interleaved rounds (A B C A B C ...), each sample k steps of one candidate, k sized
-so the stage fits its share of the budget; a candidate's figure is the median of its samples.
+step took over PRUNE times the stage's quickest stops there: bf16 on AVX2 measured 4-14x slower and two
+threads on a loaded 2-core machine 9-14x, and timing them further only spends the budget. The rest are
+timed in ROUNDS interleaved rounds (A B C A B C ...), each sample k steps of one candidate, k sized so the
+stage fits its share of the budget; a candidate's figure is the median of its samples.
 
 Budget: SHARE of the run's training steps (their number times the fastest step measured so far: the run
 goes at least that fast), at most CAP_S seconds; everything counts, copies and checks too, and each stage
 keeps back the checks of the stages after it. A stage's incumbent (the winner of the stages before) was
-checked and warmed up there: it is timed again beside its challengers, with no second check. A stage whose smallest cost (5 steps a slot) does not fit in SHARE of the run's steps is left out,
-from the last: a short run may measure its threads only, or nothing.
+checked and warmed up there: it is timed again beside its challengers, with no second check. A stage whose
+smallest cost (5 steps a slot) does not fit in SHARE of the run's steps is left out, from the last: a short
+run may measure its threads only, or nothing.
 """
 
 from __future__ import annotations
