@@ -28,19 +28,26 @@ from vtk_vision.training.tuning import Request, cache_path, choose_setting, firs
 class _Fake:
     """Candidates with made-up step times: `step_of(setting)` seconds a step, `bad(setting)` non-finite."""
 
-    def __init__(self, step_of, bad=lambda s: False):
-        self.step_of, self.bad, self.calls = step_of, bad, []
+    def __init__(self, step_of, bad=lambda s: False, forward_share=lambda s: 1 / 3):
+        self.step_of, self.bad, self.forward_share, self.calls, self.spent = step_of, bad, forward_share, [], 0.0
 
     def __call__(self, s: Setting):
         fake = self
 
         class Trial:
-            def finite(self):
+            def finite(self, limit=None):
                 fake.calls.append(("check", s))
-                return not fake.bad(s), fake.step_of(s)
+                step = fake.step_of(s)
+                forward = step * fake.forward_share(s)
+                if limit is not None and forward > limit:
+                    fake.spent += forward
+                    return None, forward, forward
+                fake.spent += step
+                return not fake.bad(s), step, forward
 
             def steps(self, k):
                 fake.calls.append(("steps", s))
+                fake.spent += k * fake.step_of(s)
                 return k * fake.step_of(s)
         return Trial()
 
@@ -80,13 +87,30 @@ def test_a_non_finite_candidate_is_never_chosen_however_fast():
     assert TuningRecord(got.chosen, "measured", candidates=got.figures).summary().count("bf16 non-finite") == 1
 
 
-def test_a_hopeless_candidate_stops_early_and_the_budget_holds():
-    fake = _Fake(lambda s: 1.0 if s.threads == 4 else 0.01)
+@pytest.mark.parametrize("forward_share, where", [(1 / 3, "forward pass"), (1 / 500, "first pass")])
+def test_a_hopeless_candidate_stops_early_and_the_budget_holds(forward_share, where):
+    # 4 threads 100x slower: its forward alone gives it away; when its forward is quick (1/500 of its
+    # step), its whole first pass does
+    fake = _Fake(lambda s: 1.0 if s.threads == 4 else 0.01,
+                 forward_share=lambda s: forward_share if s.threads == 4 else 1 / 3)
     got = probe(_job(amps=("fp32",), layouts=("contiguous",), planned_steps=2000), fake)
     four = next(f for f in got.figures if f.setting.threads == 4)
-    assert four.samples == 0 and "stopped after its first pass" in four.note
+    assert four.samples == 0 and f"stopped after its {where}" in four.note
     assert [what for what, s in fake.calls if s.threads == 4] == ["check"]  # not one step more
     assert got.chosen.threads in (1, 2)
+    assert 1 / four.images_per_s == pytest.approx(1.0 / 8, rel=0.01)  # its step, estimated or timed
+
+
+def test_everything_the_probe_times_fits_its_share_of_the_run():
+    # bf16 12x slower, 2 threads 1.6x faster, channels_last 1.4x slower: the figures of issue 25's run
+    step = lambda s: 0.04 / (1.6 if s.threads == 2 else 1) * (12 if s.amp == "bf16" else 1) * \
+        (1.4 if s.layout == "channels_last" else 1)  # noqa: E731
+    fake = _Fake(step)
+    got = probe(_job(threads=(1, 2), planned_steps=2350), fake)
+    assert got.chosen == Setting("fp32", 2, "torch", "contiguous")
+    assert got.planned_s == pytest.approx(0.025 * 2350)  # the fastest step, not the first one timed
+    assert fake.spent <= 0.03 * got.planned_s  # checks and warm-ups too
+    assert {f.stage for f in got.figures if f.samples} == {"threads", "precision/kernels", "layout"}
 
 
 def test_a_run_too_short_is_not_measured_and_a_short_one_measures_threads_only():

@@ -22,15 +22,18 @@ again beside its challengers instead of against a figure from another moment of 
 
 Within a stage each candidate runs one forward and backward pass whose loss and gradients must be finite
 (unscaled, under its autocast; a candidate that fails is recorded and never chosen), then one warm-up step
-(one-off kernel setup is behind both). A candidate whose first pass or warm-up step took over PRUNE times
-the stage's quickest stops there: bf16 on AVX2 measured 4-10x slower and two threads on a loaded 2-core
-machine 9-14x, and timing them further only spends the budget. The
-rest are timed in ROUNDS interleaved rounds (A B C A B C ...), each sample k steps of one candidate, k sized
-so the stage fits its share of the budget; a candidate's figure is the median of its samples.
+(one-off kernel setup is behind both). A candidate whose first pass (or the forward part of it) or warm-up
+step took over PRUNE times the stage's quickest stops there: bf16 on AVX2 measured 4-14x slower and two
+threads on a loaded 2-core machine 9-14x, and timing them further only spends the budget. The rest are
+timed in ROUNDS interleaved rounds (A B C A B C ...), each sample k steps of one candidate, k sized so the
+stage fits its share of the budget; a candidate's figure is the median of its samples.
 
-Budget: SHARE of the run's training steps (their number times the first measured step), at most CAP_S
-seconds. A stage whose smallest cost (5 steps a slot) does not fit in SHARE of the run's steps is left out,
-from the last: a short run may measure its threads only, or nothing.
+Budget: SHARE of the run's training steps (their number times the fastest step measured so far: the run
+goes at least that fast), at most CAP_S seconds; everything counts, copies and checks too, and each stage
+keeps back the checks of the stages after it. A stage's incumbent (the winner of the stages before) was
+checked and warmed up there: it is timed again beside its challengers, with no second check. A stage whose
+smallest cost (5 steps a slot) does not fit in SHARE of the run's steps is left out, from the last: a short
+run may measure its threads only, or nothing.
 """
 
 from __future__ import annotations
@@ -65,8 +68,9 @@ STAGES = ("threads", "precision/kernels", "layout")
 class Trial(Protocol):
     """One candidate, ready to run: what the probe needs of it (tests inject trials with made-up times)."""
 
-    def finite(self) -> tuple[bool, float]:
-        """One forward and backward pass: (loss and gradients finite, seconds)."""
+    def finite(self, limit: float | None = None) -> tuple[bool | None, float, float]:
+        """One forward and backward pass: (loss and gradients finite, seconds, seconds of the forward part).
+        A forward that took over `limit` seconds stops there: (None, its seconds, its seconds)."""
 
     def steps(self, k: int) -> float:
         """k training steps; the seconds they took, the device finished."""
@@ -120,15 +124,22 @@ class _Budget:
     def add(self, seconds: float) -> None:
         self.steps_s += seconds
 
-    def first_step(self, seconds: float) -> None:
-        if self.total is None:
+    def step(self, seconds: float) -> None:
+        """One step of some candidate took `seconds`: the run will go at least as fast as the fastest seen, so
+        its length, and the budget with it, is that step times its steps. Judged on the first step alone, a
+        slow first candidate (one thread of two) made the budget 1.7x what the run would take."""
+        if self.total is None or seconds * self.job.planned_steps < self.planned_s:
             self.planned_s = seconds * self.job.planned_steps
             self.total = min(self.job.cap_s, self.job.share * self.planned_s)
 
     def for_stage(self, slots: int) -> float:
-        share = max(0.0, (self.total or 0.0) - self.spent) * slots / max(self.slots_left, 1)
-        self.slots_left -= slots
-        return share
+        """This stage's share of what is left for timed samples, after keeping back the checks and warm-ups
+        of the stages still to come (at the fastest step so far): without that they ran past the budget."""
+        later = self.slots_left - slots
+        fastest = (self.planned_s or 0.0) / max(self.job.planned_steps, 1)
+        free = (self.total or 0.0) - self.spent - later * _CHECK_AND_WARMUP * fastest
+        self.slots_left = later
+        return max(0.0, free) * slots / max(slots + later, 1)
 
     @property
     def exhausted(self) -> bool:
@@ -136,24 +147,43 @@ class _Budget:
 
 
 def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial], budget: _Budget,
-           batch: int) -> list[Figure]:
+           batch: int, known: dict[Setting, float], forwards: dict[Setting, float]) -> list[Figure]:
     """Check, warm up, prune and time `settings` side by side; one Figure each.
+
+    `known`: seconds a step of each setting timed in an earlier stage. Such a setting (the stage's incumbent)
+    was checked finite and warmed up on the same copy and thread count: it is timed again beside its
+    challengers, without a second check and warm-up. `forwards`: seconds of each checked setting's forward
+    pass (this stage's are added).
 
     Thread counts are judged on their first pass at PRUNE: they share their kernels, so none of them pays a
     setup the others have not. A new precision or layout sets up its kernels in its first pass, which
     makes it look slower than it is (AMX bf16 compiles its kernels then), so its first pass stops it only
-    past SETUP_PRUNE; otherwise its warm-up step is judged at PRUNE."""
+    past SETUP_PRUNE; otherwise its warm-up step is judged at PRUNE. The same bar stops a check after its
+    forward pass when the forward alone is that far behind the quickest forward of the stage (its backward
+    would only add to it): a 12x slower bf16 pass costs a third as much this way."""
     by_first_pass = name == STAGES[0]
     checks, warm, figures = {}, {}, {}
     for s in settings:
+        if s in known:
+            checks[s] = warm[s] = known[s]
+            continue
         t = trials(s)
+        bar = PRUNE if by_first_pass else SETUP_PRUNE
+        ref = [(checks[o], forwards[o]) for o in checks if forwards.get(o)]
+        ref_step, ref_fwd = min(ref, key=lambda r: r[1], default=(None, None))
         try:
-            ok, seconds = t.finite()
+            ok, seconds, fwd = t.finite(bar * ref_fwd if ref_fwd else None)
         except RuntimeError as e:  # a precision or layout this device or model cannot run at all
-            ok, seconds, why = False, 0.0, f"failed: {str(e).splitlines()[0][:120]}"
+            ok, seconds, fwd, why = False, 0.0, 0.0, f"failed: {str(e).splitlines()[0][:120]}"
         else:
             why = "loss or gradients not finite: never chosen"
         budget.add(seconds)
+        if ok is None:  # its forward alone was hopeless: its step is estimated at the forwards' ratio
+            ratio = fwd / ref_fwd
+            figures[s] = Figure(s, name, batch / (ratio * ref_step), 0, True,
+                                f"stopped after its forward pass: {ratio:.1f}x the quickest forward")
+            continue
+        forwards[s] = fwd
         if not ok:
             figures[s] = Figure(s, name, None, 0, False, why)
             continue
@@ -165,7 +195,7 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
             continue
         warm[s] = t.steps(1)
         budget.add(warm[s])
-        budget.first_step(warm[s])
+        budget.step(warm[s])
     stage_s = budget.for_stage(len(settings))  # what is left after the checks and warm-ups, this stage's share
     best = min(warm.values(), default=0.0)
     timed = []
@@ -181,6 +211,7 @@ def _stage(name: str, settings: list[Setting], trials: Callable[[Setting], Trial
         for s in timed:
             seconds = trials(s).steps(k[s])
             budget.add(seconds)
+            budget.step(seconds / k[s])
             samples[s].append(k[s] * batch / seconds)
         if budget.exhausted:  # a whole round each, then stop: every candidate keeps the same number of samples
             break
@@ -228,7 +259,7 @@ def probe(job: ProbeJob, trials: Callable[[Setting], Trial] | None = None) -> Pr
     with ExitStack() as stack:
         trials = trials or _Trials(job, stack)
         budget = _Budget(job, sum(n for n, ok in zip(slots, fits) if ok), t0)
-        figures, best = [], start
+        figures, best, known, forwards = [], start, {}, {}
         for i, name in enumerate(STAGES):
             settings = [replace(start, threads=n) for n in job.threads] if i == 0 else \
                 [best, *_variations(best, job, vtk_applies)] if i == 1 else \
@@ -240,8 +271,9 @@ def probe(job: ProbeJob, trials: Callable[[Setting], Trial] | None = None) -> Pr
             if why:
                 figures += [Figure(s, name, None, 0, True, f"not measured: {why}") for s in settings if s != best]
                 continue
-            got = _stage(name, settings, trials, budget, len(job.y))
+            got = _stage(name, settings, trials, budget, len(job.y), known, forwards)
             figures += got
+            known.update({f.setting: len(job.y) / f.images_per_s for f in got if f.samples})
             winner = fastest(got)
             best = winner.setting if winner is not None else best
     return ProbeResult(best, tuple(figures), time.perf_counter() - t0, budget.planned_s)
@@ -281,16 +313,20 @@ class _Copy:
         with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
             return self.job.loss_fn(self.model(self.x), self.job.y)
 
-    def finite(self) -> tuple[bool, float]:
+    def finite(self, limit: float | None = None) -> tuple[bool | None, float, float]:
         self._sync()
         t0 = time.perf_counter()
         loss = self._loss()
+        self._sync()
+        forward = time.perf_counter() - t0
+        if limit is not None and forward > limit:
+            return None, forward, forward
         self.opt.zero_grad(set_to_none=True)
         loss.backward()  # unscaled, even for fp16: the gradients the precision itself gives
         grads = [p.grad for p in self.model.parameters() if p.grad is not None]
         ok = bool(torch.isfinite(loss).item()) and all(bool(torch.isfinite(g).all()) for g in grads)
         self._sync()
-        return ok, time.perf_counter() - t0
+        return ok, time.perf_counter() - t0, forward
 
     def steps(self, k: int) -> float:
         self._sync()
@@ -314,9 +350,9 @@ class _Threaded:
     copy: _Copy
     threads: int
 
-    def finite(self) -> tuple[bool, float]:
+    def finite(self, limit: float | None = None) -> tuple[bool | None, float, float]:
         torch.set_num_threads(self.threads)
-        return self.copy.finite()
+        return self.copy.finite(limit)
 
     def steps(self, k: int) -> float:
         torch.set_num_threads(self.threads)
