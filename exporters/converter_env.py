@@ -113,15 +113,6 @@ def converter_python(env: ConverterEnv, progress: Callable[[str], None] = lambda
     return _python(folder)
 
 
-def versions(env: ConverterEnv) -> dict[str, str]:
-    """name -> version of every package in the built environment (export.json records the ones that matter)."""
-    try:
-        ready = json.loads((converter_dir(env) / _READY).read_text())
-    except (OSError, ValueError):
-        return {}
-    return dict(p.split("==", 1) for p in ready.get("packages", []) if "==" in p)
-
-
 def run_converter(env: ConverterEnv, request: dict, timeout_s: float,
                   progress: Callable[[str], None] = lambda msg: None) -> dict:
     """Run the environment's converter script on `request` (a JSON object of paths and settings); the JSON

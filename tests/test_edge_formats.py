@@ -227,18 +227,23 @@ def test_formats_not_offered_say_why_in_one_line(fmt, why):
     assert _one_line(res).startswith(f"Error: --format {fmt} is not offered: ") and why in res.output
 
 
-@pytest.mark.parametrize("fmt", EDGE)
-def test_vtk_bench_times_a_handed_device_file_from_its_metadata(fmt, fp32, tmp_path):
+def bench_a_handed_copy(fmt: str, path: Path, tmp_path: Path) -> dict:
+    """`vtk bench` on a copy of the artifact (and its sidecars) alone, as someone might hand it over: its row."""
     import shutil
 
-    _, path, *_ = fp32(fmt)
     for p in (path, *FORMATS[fmt].sidecars(path)):
         shutil.copy(p, tmp_path / p.name)
     res = CliRunner().invoke(cli, ["bench", str(tmp_path / path.name), "--batch-sizes", "1", "--threads", "1",
                                    "--warmup-s", "0", "--min-iters", "2", "--min-s", "0",
                                    "--json", str(tmp_path / "bench.json")], obj={})
     assert res.exit_code == 0, res.output
-    row = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
+    return json.loads((tmp_path / "bench.json").read_text())["rows"][0]
+
+
+@pytest.mark.parametrize("fmt", EDGE)
+def test_vtk_bench_times_a_handed_device_file_from_its_metadata(fmt, fp32, tmp_path):
+    _, path, *_ = fp32(fmt)
+    row = bench_a_handed_copy(fmt, path, tmp_path)
     assert row["runtime"] == fmt and row["status"] == "ok" and row["accuracy"] is None  # random data: not measured
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from tests.test_edge_formats import _export, _one_line, _setup
+from tests.test_edge_formats import _export, _one_line, _setup, bench_a_handed_copy
 from vtk_vision.bench.rows import Inputs, Target, Timing, time_runtime
 from vtk_vision.cli import cli
 from vtk_vision.core.errors import ArtifactError
@@ -98,13 +97,7 @@ def test_bench_row_runs_the_programs_batch_and_says_why_not_another(fp32):
 
 def test_vtk_bench_times_a_handed_tflite_from_its_metadata(fp32, tmp_path):
     _, path, *_ = fp32
-    for p in (path, *FORMATS["tflite"].sidecars(path)):
-        shutil.copy(p, tmp_path / p.name)
-    res = CliRunner().invoke(cli, ["bench", str(tmp_path / path.name), "--batch-sizes", "1", "--threads", "1",
-                                   "--warmup-s", "0", "--min-iters", "2", "--min-s", "0",
-                                   "--json", str(tmp_path / "bench.json")], obj={})
-    assert res.exit_code == 0, res.output
-    row = json.loads((tmp_path / "bench.json").read_text())["rows"][0]
+    row = bench_a_handed_copy("tflite", path, tmp_path)
     assert row["runtime"] == "tflite" and row["status"] == "ok"
 
 

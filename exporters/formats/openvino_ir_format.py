@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from vtk_vision.core.artifact_metadata import read_bounded
 from vtk_vision.core.errors import ArtifactError, ExportError
 from vtk_vision.core.logs import quiet
 from vtk_vision.core.text import printable
@@ -98,14 +99,8 @@ def embed(path: Path, metadata: dict[str, str]) -> None:
 
 def _xml_root(path: Path) -> ET.Element:
     """The IR's XML, parsed as data: bounded in size, and with no DTD (so no entity can expand)."""
-    try:
-        size = path.stat().st_size
-        if size > _MAX_XML:
-            raise ArtifactError(f"{printable(path)} is {size:,} bytes of XML, more than the {_MAX_XML:,} an IR "
-                                f"graph needs (its weights belong in the .bin); refused")
-        data = path.read_bytes()
-    except OSError as e:
-        raise ArtifactError(f"cannot read {printable(path)}: {e.strerror or e}") from None
+    data = read_bounded(path, _MAX_XML, f" of XML, more than the {_MAX_XML:,} an IR graph needs (its weights belong "
+                                        f"in the .bin); refused")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise ArtifactError(f"{printable(path)} declares a DTD or entities, which no OpenVINO IR does; refused")
     try:

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vtk_vision.core.artifact_metadata import read_sidecar
+from vtk_vision.core.artifact_metadata import read_bounded, read_sidecar
 from vtk_vision.core.errors import ArtifactError, ExportError, ProviderError
 from vtk_vision.core.logs import quiet, stderr_kept
 from vtk_vision.core.text import printable
@@ -107,18 +107,12 @@ def embed(path: Path, metadata: dict[str, str]) -> None:
     """Nothing goes inside: the sidecar <file>.json holds the metadata."""
 
 
-def vet(path: Path) -> None:
-    """A handed file must be a LiteRT flatbuffer that its schema's bounds-checked Python reader reads whole."""
+def _checked(path: Path) -> bytes:
+    """A handed file's bytes, once they are a LiteRT flatbuffer that its schema's bounds-checked Python reader
+    reads whole. The runner loads these same bytes, so the file cannot change between the check and the load."""
     from ai_edge_litert import schema_py_generated as schema
 
-    try:
-        size = path.stat().st_size
-        if size > _MAX_FILE:
-            raise ArtifactError(f"{printable(path)} is {size:,} bytes, more than one LiteRT flatbuffer can hold; "
-                                f"refused")
-        data = path.read_bytes()
-    except OSError as e:
-        raise ArtifactError(f"cannot read {printable(path)}: {e.strerror or e}") from None
+    data = read_bounded(path, _MAX_FILE, ", more than one LiteRT flatbuffer can hold; refused")
     if len(data) < 8 or data[4:8] != _IDENTIFIER:
         raise ArtifactError(f"{printable(path)} is not a LiteRT model (no {_IDENTIFIER.decode()} flatbuffer "
                             f"identifier); export it again with `vtk export --format tflite`")
@@ -130,6 +124,11 @@ def vet(path: Path) -> None:
     for buffer in model.buffers or []:
         if buffer.offset > 1 and buffer.offset + buffer.size > len(data):
             raise ArtifactError(f"{printable(path)} names weights past its end; refused")
+    return data
+
+
+def vet(path: Path) -> None:
+    _checked(path)
 
 
 def _fixed(tensor: dict) -> tuple:
@@ -141,11 +140,11 @@ def _fixed(tensor: dict) -> tuple:
 def load(path: Path, provider: str = "cpu", threads: int = 1) -> Runner:
     from ai_edge_litert.interpreter import Interpreter
 
-    vet(path)
+    data = _checked(path)
     logs: list[str] = []
     try:
         with stderr_kept(logs):  # "Created TensorFlow Lite XNNPACK delegate for CPU." on every load
-            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            interpreter = Interpreter(model_content=data, num_threads=threads)
             interpreter.allocate_tensors()
     except Exception as e:  # noqa: BLE001  (LiteRT raises ValueError / RuntimeError with its reason)
         said = (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -32,7 +32,7 @@ from pathlib import Path
 from vtk_vision.core.errors import ArtifactError
 from vtk_vision.core.text import printable
 
-__all__ = ["read_sidecar", "MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object",
+__all__ = ["read_bounded", "read_sidecar", "MAX_METADATA_BYTES", "MAX_ELEMENTS", "Unusable", "read_member", "archive_metadata", "json_object",
            "vtk_section", "checked_dims", "elements", "check_elements", "normalisation", "text_field"]
 
 MAX_METADATA_BYTES = 1 << 20  # vtk writes about 2 KB of metadata; a megabyte is no model's metadata
@@ -202,3 +202,14 @@ def read_sidecar(path: Path) -> dict:
                             f"({e.strerror or e})") from None
     except ValueError as e:
         raise ArtifactError(f"{printable(path)}: {e}") from None
+
+
+def read_bounded(path: Path, limit: int, too_big: str) -> bytes:
+    """A handed file's bytes, refused unread when larger than `limit`: "<path> is <n> bytes<too_big>"."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise ArtifactError(f"{printable(path)} is {size:,} bytes{too_big}")
+        return path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"cannot read {printable(path)}: {e.strerror or e}") from None
