@@ -52,7 +52,7 @@ def check_precision(fmt: str, opts: ExportOptions) -> None:
     if opts.precision not in spec.precisions:
         able = [f.name for f in FORMATS.values() if opts.precision in f.reduced]
         raise ExportError(f"--precision {opts.precision} applies to --format {' or '.join(able)}: {fmt} artifacts "
-                          f"are fp32 only")
+                          f"are {' or '.join(spec.precisions)} only")
 
 
 def _metadata(source: Provenance, shape, dtype, opts: ExportOptions, fmt: str) -> dict[str, str]:
