@@ -69,6 +69,7 @@ class Candidate:
     size_bytes: int | None
     qps: float | None             # server: the peak rate meeting the bench's budget (None without --slo)
     qps_note: str | None = None   # why qps is None
+    p99_invalid_ms: float | None = None  # a p99 LoadGen measured in a run it called INVALID: no proof of a budget
     samples_ms: list[float] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -113,10 +114,11 @@ def _load(row: dict, source: str, label: str) -> Candidate:
     slo = row.get("slo") or {}
     qps_note = ("peak rate not measured (bench with --slo)" if not slo else
                 f"no rate met p{100 * slo.get('percentile', 0.99):g} <= {slo.get('budget_ms')} ms in the bench")
+    measured = lat.get("p99") if trusted(n, 0.99) and row.get("validity") != "VALID" else None
     return Candidate(name + label, source, lat.get("p50"), lat.get("p99") if p99_ok else None, note,
                      row.get("accuracy"), None if delta is None else -100 * delta, row.get("size_bytes"),
                      slo.get("peak_qps"), qps_note if slo.get("peak_qps") is None else None,
-                     samples_ms=row.get("latencies_ms"))
+                     measured if isinstance(measured, (int, float)) else None, samples_ms=row.get("latencies_ms"))
 
 
 def candidates(reports: list[tuple[str, dict]], scenario: str | None) -> list[Candidate]:
@@ -140,7 +142,9 @@ def _missed(c: Candidate, k: Constraints) -> list[str]:
     """The constraints `c` misses or cannot show it meets, one phrase each."""
     out = []
     if k.max_p99_ms is not None:
-        if c.p99_ms is None:
+        if c.p99_ms is None and c.p99_invalid_ms is not None:
+            out.append(f"p99 {c.p99_invalid_ms:.3g} ms from a run LoadGen called INVALID")
+        elif c.p99_ms is None:
             out.append(f"p99 not measured ({c.p99_note})")
         elif c.p99_ms > k.max_p99_ms:
             out.append(f"p99 {c.p99_ms:.3g} ms > {k.max_p99_ms:g} ms")
