@@ -109,12 +109,25 @@ def run_stoppable(work: Callable[[], T], watch: Watch) -> T:
                                   f"stopped (a graph that never ends?)")
     except KeyboardInterrupt:
         watch.stop()
-        if not done.wait(GRACE_S):
+        if not _finished(outcome, GRACE_S):
             _left.append(thread)
         raise
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def _finished(outcome: dict, wait_s: float) -> bool:
+    """Whether the worker handed back its outcome within `wait_s`, polled rather than waited on `done`: a
+    signal that lands inside Event.wait, between its lock's acquire and the `try` that releases it, leaves
+    that lock held (CPython's bpo-29988), and the next wait on the same Event, in this very thread, would
+    block forever. The worker sets `outcome` before it touches `done`."""
+    deadline = time.monotonic() + wait_s
+    while not outcome:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def _stop(thread: threading.Thread, done: threading.Event, watch: Watch) -> None:
