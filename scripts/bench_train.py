@@ -103,13 +103,12 @@ def main() -> None:
     print(f"{cpu_name()} ({describe_features()}), {os.cpu_count()} cores, thread budget {budget}, "
           f"torch {torch.__version__}")
     rec = probe_default_run()
-    rate = rec.chosen_rate
     print(f"probe of a default `vtk train lenet5` (batch 256, {rec.planned_s or 0:.1f} s of training steps "
           f"estimated): {rec.probe_s:.2f} s, {100 * rec.probe_s / rec.planned_s if rec.planned_s else 0:.1f}% of them")
-    print(f"  {'stage':18} {'setting':40} {'images/s':>9}  {'vs chosen':>9}  note")
-    for f in rec.candidates:
-        vs = "chosen" if f.setting == rec.chosen else f"{f.images_per_s / rate:.2f}x" if f.images_per_s and rate \
-            else "-"
+    print(f"  {'stage':18} {'setting':40} {'images/s':>9}  {'vs best':>9}  note")
+    for f in rec.candidates:  # against the stage's winner, timed beside it (another stage ran at another moment)
+        best = max((g.images_per_s for g in rec.candidates if g.stage == f.stage and g.samples), default=None)
+        vs = f"{f.images_per_s / best:.2f}x" if f.images_per_s and best else "-"
         print(f"  {f.stage:18} {f.setting.describe():40} {f.images_per_s or 0:9,.0f}  {vs:>9}  {f.note}")
     print(f"chosen: {rec.summary()}")
     labels = load_dataset("fashion-mnist").train.labels
