@@ -129,17 +129,17 @@ def test_rows_that_did_not_run_are_one_line_per_reason_under_the_table():
 
 def test_bench_command_outputs(run_dir, shared_data, tmp_path):
     env = {"VTK_DATA_DIR": str(shared_data), "VTK_RUNS_DIR": str(run_dir.parent)}
-    args = ["bench", "--batch-sizes", "2,4", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",
+    args = ["bench", "--batch-sizes", "8,16", "--runtime", "eager,onnx", "--warmup-s", "0", "--min-iters", "3",
             "--min-s", "0", "--threads", "1"]
     out = {k: tmp_path / f"b.{k}" for k in ("json", "csv", "md", "png")}
     res = CliRunner(env=env).invoke(cli, [*args, "--json", str(out["json"]), "--csv", str(out["csv"]),
                                           "--md", str(out["md"]), "--plot", str(out["png"])], obj={})
     assert res.exit_code == 0, res.output
     assert "onnx" in res.output and "p50 ms" in res.output and "images/s" in res.output
-    assert "row 1 of 4: eager on cpu, batch 2, 1 thread" in res.stderr and "row 4 of 4: onnx" in res.stderr
+    assert "row 1 of 4: eager on cpu, batch 8, 1 thread" in res.stderr and "row 4 of 4: onnx" in res.stderr
     report = json.loads(out["json"].read_text())
     assert len(report["rows"]) == 4 and report["environment"]["threads"] == [1]
-    assert out["csv"].read_text().count("\n") == 5 and "| onnx | cpu | 4 | 1 | " in out["md"].read_text()
+    assert out["csv"].read_text().count("\n") == 5 and "| onnx | cpu | 16 | 1 | " in out["md"].read_text()
     assert out["png"].read_bytes()[:4] == b"\x89PNG"
     assert out["json"].read_text().count("\n") < 400  # samples one line a row, not one line a sample
     res = CliRunner(env=env).invoke(cli, [*args, "--no-samples", "--json", str(tmp_path / "again.json"),

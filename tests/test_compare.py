@@ -214,12 +214,12 @@ def test_two_real_benches_compare_end_to_end(trained_run, shared_data, tmp_path)
     runner = CliRunner(env={"VTK_DATA_DIR": str(shared_data)})
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
     for path in paths:
-        res = runner.invoke(cli, ["bench", str(run), "--runtime", "eager", "--batch-sizes", "1,8", "--threads",
+        res = runner.invoke(cli, ["bench", str(run), "--runtime", "eager", "--batch-sizes", "8,16", "--threads",
                                   "1", "--warmup-s", "0", "--min-iters", "20", "--min-s", "0.01",
                                   "--json", str(path)], obj={})
         assert res.exit_code == 0, res.output
     data = json.loads(runner.invoke(cli, ["compare", *map(str, paths), "--json"], obj={}).output)
-    assert [r["key"] for r in data["rows"]] == ["eager/cpu/b1/t1", "eager/cpu/b8/t1"]
+    assert [r["key"] for r in data["rows"]] == ["eager/cpu/b8/t1", "eager/cpu/b16/t1"]
     assert all(r["ci_low"] <= r["ratio"] <= r["ci_high"] and r["correct_change"] == 0 for r in data["rows"])
     same = runner.invoke(cli, ["compare", str(paths[0]), str(paths[0]), "--fail-slower", "0%", "--json"], obj={})
     assert same.exit_code == 0 and [r["verdict"] for r in json.loads(same.output)["rows"]] == ["same", "same"]

@@ -63,7 +63,7 @@ def test_crafted_pt2_is_refused_and_its_payload_never_runs(handed_run, tmp_path,
 
 
 def test_vtk_written_torchscript_loads_without_asking(handed_run):
-    res = _bench(handed_run, "--runtime", "torchscript")
+    res = _bench(handed_run, "--runtime", "torchscript", "--batch-sizes", "64")  # 10,000 calls at batch 1
     assert res.exit_code == 0, res.output
 
 
@@ -71,11 +71,11 @@ def test_torchscript_from_elsewhere_needs_consent(handed_run, monkeypatch, tmp_p
     # another user's machine: this vtk has no record of having written the file
     monkeypatch.setenv("VTK_STATE_DIR", str(tmp_path / "another-user"))
     before = _snapshot(handed_run / "bench.json")
-    res = _bench(handed_run, "--runtime", "eager,torchscript")
+    res = _bench(handed_run, "--runtime", "torchscript")
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
     assert "is TorchScript, which is code" in res.output and "--trust-code" in res.output
     assert _snapshot(handed_run / "bench.json") == before
-    res = _bench(handed_run, "--runtime", "eager,torchscript", "--trust-code")
+    res = _bench(handed_run, "--runtime", "torchscript", "--trust-code", "--batch-sizes", "64")  # 10,000 calls at 1
     assert res.exit_code == 0, res.output
 
 
@@ -304,7 +304,7 @@ def test_a_full_disk_during_export_is_one_line_and_leaves_nothing(handed_run, tm
 
 def test_a_full_disk_during_bench_json_keeps_the_old_file(handed_run, tmp_path, shared_data):
     (handed_run / "bench.json").write_text('{"old": true}')
-    res = _vtk_with_file_size_limit(1_000, "bench", str(handed_run), "--runtime", "eager", "--batch-sizes", "1",
+    res = _vtk_with_file_size_limit(1_000, "bench", str(handed_run), "--runtime", "eager", "--batch-sizes", "64",
                                     "--warmup-s", "0", "--min-iters", "1", "--min-s", "0", "--threads", "1",
                                     env={"VTK_DATA_DIR": str(shared_data)})
     assert res.returncode == 1 and "cannot write" in res.stderr and "Traceback" not in res.stderr
