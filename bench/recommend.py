@@ -114,7 +114,7 @@ def _load(row: dict, source: str, label: str) -> Candidate:
     slo = row.get("slo") or {}
     qps_note = ("peak rate not measured (bench with --slo)" if not slo else
                 f"no rate met p{100 * slo.get('percentile', 0.99):g} <= {slo.get('budget_ms')} ms in the bench")
-    measured = lat.get("p99") if trusted(n, 0.99) and row.get("validity") != "VALID" else None
+    measured = lat.get("p99") if trusted(n, 0.99) and row.get("validity") == "INVALID" else None
     return Candidate(name + label, source, lat.get("p50"), lat.get("p99") if p99_ok else None, note,
                      row.get("accuracy"), None if delta is None else -100 * delta, row.get("size_bytes"),
                      slo.get("peak_qps"), qps_note if slo.get("peak_qps") is None else None,

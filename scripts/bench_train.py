@@ -19,6 +19,7 @@ epoch against the plain tutorial loop.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -143,8 +144,9 @@ def main() -> None:
                        check=True)
         wall = time.perf_counter() - t0
         run = json.loads(next(Path(full_runs).glob("*/run.json")).read_text())
+        shutil.rmtree(full_runs)
         trained = sum(e["seconds"] for e in run["history"])
-        probe_s = run["tuning"]["probe_s"]
+        probe_s = (run.get("tuning") or {}).get("probe_s", 0.0)
         print(f"default `vtk train lenet5 --retune`: {wall:.1f} s wall, whole command; epochs {trained:.1f} s; "
               f"probe {probe_s:.2f} s = {100 * probe_s / (trained + probe_s):.1f}% of probe + epochs; "
               f"test accuracy {100 * run['accuracy']['test']:.2f}%")

@@ -71,7 +71,7 @@ def test_torchscript_from_elsewhere_needs_consent(handed_run, monkeypatch, tmp_p
     # another user's machine: this vtk has no record of having written the file
     monkeypatch.setenv("VTK_STATE_DIR", str(tmp_path / "another-user"))
     before = _snapshot(handed_run / "bench.json")
-    res = _bench(handed_run, "--runtime", "torchscript")
+    res = _bench(handed_run, "--runtime", "eager,torchscript")  # asked before any runtime runs
     assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
     assert "is TorchScript, which is code" in res.output and "--trust-code" in res.output
     assert _snapshot(handed_run / "bench.json") == before

@@ -44,8 +44,8 @@ def _one_line(res) -> str:
 
 
 def _bench(*args: str):
-    return CliRunner().invoke(cli, ["bench", *map(str, args), "--batch-sizes", "1", "--warmup-s", "0",
-                                    "--min-iters", "1", "--min-s", "0", "--threads", "1"], obj={})
+    return CliRunner().invoke(cli, ["bench", "--batch-sizes", "1", "--warmup-s", "0", "--min-iters", "1",
+                                    "--min-s", "0", "--threads", "1", *map(str, args)], obj={})  # args win
 
 
 def test_guards_code_in_a_pt2_never_runs(handed_run, tmp_path, monkeypatch):
@@ -142,7 +142,12 @@ def _ended(child: subprocess.Popen, timeout_s: float) -> str:
         return child.communicate(timeout=timeout_s)[1]
     except subprocess.TimeoutExpired:
         child.send_signal(signal.SIGABRT)
-        pytest.fail(f"vtk still ran {timeout_s:g} s after the signal; its threads:\n{child.communicate()[1]}")
+        try:
+            err = child.communicate(timeout=10)[1]
+        except subprocess.TimeoutExpired:
+            child.kill()
+            err = child.communicate()[1]
+        pytest.fail(f"vtk still ran {timeout_s:g} s after the signal; its threads:\n{err}")
 
 
 def test_a_runtime_that_cannot_stop_the_graph_ends_vtk_in_one_line(endless):

@@ -108,9 +108,9 @@ def run_stoppable(work: Callable[[], T], watch: Watch) -> T:
                 raise CallTimeout(f"{watch.runtime}: a call ran past --call-timeout {watch.limit_s:g} s and was "
                                   f"stopped (a graph that never ends?)")
     except KeyboardInterrupt:
-        watch.stop()
-        if not _finished(outcome, GRACE_S):
-            _left.append(thread)
+        _left.append(thread)  # first: a second signal during the grace below must still find it (only live
+        watch.stop()          # threads count in left_behind)
+        _finished(outcome, GRACE_S)
         raise
     if "error" in outcome:
         raise outcome["error"]
