@@ -110,24 +110,11 @@ def run_stoppable(work: Callable[[], T], watch: Watch) -> T:
     except KeyboardInterrupt:
         _left.append(thread)  # first: a second signal during the grace below must still find it (only live
         watch.stop()          # threads count in left_behind)
-        _finished(outcome, GRACE_S)
+        done.wait(GRACE_S)
         raise
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
-
-
-def _finished(outcome: dict, wait_s: float) -> bool:
-    """Whether the worker handed back its outcome within `wait_s`, polled rather than waited on `done`: a
-    signal that lands inside Event.wait, between its lock's acquire and the `try` that releases it, leaves
-    that lock held (CPython's bpo-29988), and the next wait on the same Event, in this very thread, would
-    block forever. The worker sets `outcome` before it touches `done`."""
-    deadline = time.monotonic() + wait_s
-    while not outcome:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def _stop(thread: threading.Thread, done: threading.Event, watch: Watch) -> None:

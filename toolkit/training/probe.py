@@ -30,8 +30,9 @@ stage fits its share of the budget; a candidate's figure is the median of its sa
 
 Budget: SHARE of the run's training steps (their number times the fastest step measured so far: the run
 goes at least that fast), at most CAP_S seconds; everything counts, copies and checks too, and each stage
-keeps back the least that each slot of the stages after it costs (check, warm-up, a step a round). A stage's incumbent (the winner of the stages before) was
-checked and warmed up there: it is timed again beside its challengers, with no second check. A stage whose
+keeps back the least that each slot of the stages after it costs (check, warm-up, a step a round). A
+stage's incumbent (the winner of the stages before) was checked and warmed up there: it is timed again
+beside its challengers, with no second check. A stage whose
 smallest cost (5 steps a slot) does not fit in SHARE of the run's steps is left out, from the last: a short
 run may measure its threads only, or nothing.
 """
